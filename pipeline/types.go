@@ -62,8 +62,8 @@ func (k Kind) String() string {
 // CarPing is one decoded record of the car-pings topic. Times are Unix
 // milliseconds (UTC).
 //
-// VIN aliases the decoded record value: it is valid only until the record's
-// buffer is reused; copy it (string(p.VIN)) to retain it.
+// VIN is owned by p: the decoder copies it into p's own buffer, which the
+// next decode into p reuses; copy it (string(p.VIN)) to retain it.
 type CarPing struct {
 	VIN          []byte
 	TS           int64
