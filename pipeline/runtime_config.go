@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is the configuration of a Processor: where the Kafka cluster is,
+// which topics and consumer group to use, the rules of the engine and the
+// limits of the runtime. DefaultConfig holds every default; Validate says
+// which setting to fix.
+type Config struct {
+	// Brokers is the seed broker list, host:port.
+	Brokers []string `yaml:"brokers"`
+	// Group is the consumer group of the car-pings topic.
+	Group  string       `yaml:"group"`
+	Topics Topics       `yaml:"topics"`
+	Engine EngineConfig `yaml:"engine"`
+
+	// MaxRecordBytes is the largest input record value that is decoded;
+	// larger ones are dead-lettered as oversized.
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// CourierLookback is how far back courier pings are read at startup:
+	// from now minus this duration.
+	CourierLookback time.Duration `yaml:"courier_lookback"`
+	// MaxBufferedRecords bounds the car-ping records fetched for one
+	// partition but not yet processed; fetching the partition pauses beyond
+	// it and resumes once half of them are processed.
+	MaxBufferedRecords int `yaml:"max_buffered_records"`
+	// MaxPollRecords bounds the records taken from the client per poll.
+	MaxPollRecords int `yaml:"max_poll_records"`
+	// TickInterval is how often (wall time) every partition's engine fires
+	// its due timers.
+	TickInterval time.Duration `yaml:"tick_interval"`
+	// CommitInterval is how often acknowledged offsets are committed.
+	// Offsets are also committed when partitions are revoked and on stop.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// ProduceTimeout is how long an event or dead letter may wait for the
+	// broker's acknowledgement before it fails; a failure stops the
+	// processor without committing past the record that caused it.
+	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+	// ProduceLinger is how long the producer waits to batch records.
+	ProduceLinger time.Duration `yaml:"produce_linger"`
+	// ShutdownTimeout bounds a clean stop: draining the partition workers,
+	// waiting for the acknowledgements of what they emitted, committing.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DefaultConfig returns the defaults of every setting.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:            []string{"127.0.0.1:9092"},
+		Group:              "trunkline",
+		Topics:             DefaultTopics(),
+		Engine:             DefaultEngineConfig(),
+		MaxRecordBytes:     64 << 10,
+		CourierLookback:    10 * time.Minute,
+		MaxBufferedRecords: 10000,
+		MaxPollRecords:     10000,
+		TickInterval:       250 * time.Millisecond,
+		CommitInterval:     time.Second,
+		ProduceTimeout:     time.Minute,
+		ProduceLinger:      5 * time.Millisecond,
+		ShutdownTimeout:    20 * time.Second,
+	}
+}
+
+// Validate checks every setting and says which one to fix.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers is empty: set at least one host:port (flag --brokers or TRUNKLINE_BROKERS)"))
+	}
+	for _, b := range c.Brokers {
+		if b == "" {
+			errs = append(errs, errors.New("brokers contains an empty entry: use host:port"))
+			break
+		}
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group is empty: set a consumer group id"))
+	}
+	errs = append(errs, c.Topics.Validate(), c.Engine.Validate())
+	if c.MaxRecordBytes < 1<<10 || c.MaxRecordBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("max_record_bytes %d out of range: use 1 KiB..16 MiB", c.MaxRecordBytes))
+	}
+	if c.CourierLookback < 0 {
+		errs = append(errs, fmt.Errorf("courier_lookback must be >= 0, got %v", c.CourierLookback))
+	}
+	if c.MaxBufferedRecords < 1 {
+		errs = append(errs, fmt.Errorf("max_buffered_records must be >= 1, got %d", c.MaxBufferedRecords))
+	}
+	if c.MaxPollRecords < 1 {
+		errs = append(errs, fmt.Errorf("max_poll_records must be >= 1, got %d", c.MaxPollRecords))
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"tick_interval", c.TickInterval}, {"commit_interval", c.CommitInterval},
+		{"produce_timeout", c.ProduceTimeout}, {"shutdown_timeout", c.ShutdownTimeout},
+	} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", f.name, f.v))
+		}
+	}
+	if c.ProduceLinger < 0 {
+		errs = append(errs, fmt.Errorf("produce_linger must be >= 0, got %v", c.ProduceLinger))
+	}
+	return errors.Join(errs...)
+}
+
+// Options are the dependencies of a Processor that do not come from
+// configuration.
+type Options struct {
+	// Sink receives the events and dead letters. Required: the Kafka sink
+	// of package sink in production, possibly wrapped by sink.Tee.
+	Sink Sink
+	// Registerer registers the processor's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger receives the processor's logs; nil discards them.
+	Logger *slog.Logger
+	// Clock is the wall clock the processor reads once per batch; nil is
+	// time.Now.
+	Clock func() time.Time
+	// ClientOpts are added to the options of every Kafka client the
+	// processor creates (e.g. kgo.WithHooks for kprom, TLS, SASL).
+	ClientOpts []kgo.Opt
+}
