@@ -1,5 +1,14 @@
 package pipeline
 
+import (
+	"errors"
+	"fmt"
+
+	"github.com/VictoriaMetrics/fastcache"
+
+	"github.com/trunkline/trunkline/geo"
+)
+
 // Engine is the delivery state machine of one partition of car pings (or, in
 // tests and replays, of one whole input stream). It is not safe for
 // concurrent use: exactly one goroutine owns an Engine and calls all of its
@@ -12,65 +21,202 @@ package pipeline
 //
 // Events emitted by a call are appended to an internal buffer; the caller
 // reads them with Events and clears the buffer with ResetEvents once they are
-// handed to the sink. Event values (and their strings) are owned by the
-// caller after Events returns; the engine does not modify them.
+// handed to the sink. The strings of an Event are never modified after it is
+// emitted, so the caller may keep them.
+//
+// # State
+//
+// Per-car state (last accepted fix, rest anchor, parked flag, trunk and lock
+// state) is a fixed-size binary record in a fastcache store keyed by VIN, so
+// millions of cars cost the garbage collector nothing. It exists only while
+// one of the car's windows is open. Per-window state (phase, courier latches,
+// the live grant) is a small value struct beside the window's definition.
+// Both are plain values, so each change can later be written to a changelog.
+//
+// # Time
+//
+// Stream time is the largest event time the engine has accepted (pings with
+// a timestamp beyond the future skew do not move it). Windows open at start
+// and close at end in stream time; grants expire, relock checks time out and
+// parked dwell completes on timers in stream time. When no input arrives for
+// IdleAdvance of wall time, Tick lets stream time follow the wall clock from
+// the last input, so an idle partition still closes its windows.
 type Engine struct {
-	cfg EngineConfig
+	cfg      EngineConfig
+	diskK    int
+	store    *fastcache.Cache
+	windows  map[string]*window   // by window id
+	byVIN    map[string][]*window // windows of each VIN (pending or open)
+	routes   map[string]*Route    // by courier id
+	courier  map[string]string    // window id -> courier id serving it
+	couriers map[string]*courierFix
+	timers   timerHeap
+	timerSeq uint64
+
+	stream       int64 // stream time, Unix ms
+	lastDataWall int64 // wall time of the last input that moved stream time
+	lastDataTS   int64 // stream time at that moment
+	cars         int
+	open         int
+
+	car    carState
+	events []Event
+	key    []byte
+	val    []byte
 }
 
 // Stats is a snapshot of an engine's state sizes.
 type Stats struct {
-	Windows      int // windows known to this engine
-	OpenWindows  int // windows currently tracking
-	Cars         int // cars with state (cars in an open window)
-	Couriers     int // couriers with a known position
-	Routes       int // routes known
+	Windows      int   // windows known to this engine (pending or open)
+	OpenWindows  int   // windows currently tracking
+	Cars         int   // cars with state (cars in an open window)
+	Couriers     int   // couriers with a known position
+	Routes       int   // routes known
 	StoreEntries uint64
 	StoreBytes   uint64
 	StreamTime   int64 // Unix ms; 0 before any input
 }
 
+type phase uint8
+
+const (
+	phasePending phase = iota
+	phaseOpen
+)
+
+// window is one window's definition and runtime state.
+type window struct {
+	def  Window
+	area geo.Circle
+	gen  uint32 // bumped when the window's timers must be rescheduled
+
+	phase        phase
+	located      bool
+	parkedSent   bool // car_parked emitted for the current rest
+	approachSent bool
+	arrived      bool // courier arrival latch (hysteresis)
+	completed    bool
+	relockDue    int64 // 0 = no relock check pending
+	seq          uint32
+	grantSeq     uint32
+	grant        *Grant // live grant, nil when none
+	grantCourier string
+	trunkOpened  bool // trunk opened under the live grant
+	disk         geo.CellSet
+	diskCell     int64
+}
+
+type courierFix struct {
+	ts       int64
+	lat, lng float64
+	cell     int64
+}
+
 // NewEngine returns an engine with the given rules.
-func NewEngine(cfg EngineConfig) (*Engine, error) { panic("unimplemented") }
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid engine config: %w", err)
+	}
+	if len(cfg.GrantKey) == 0 {
+		return nil, errors.New("no grant key: set TRUNKLINE_GRANT_KEY to a random secret of 32 bytes or more")
+	}
+	return &Engine{
+		cfg:      cfg,
+		diskK:    geo.DiskK(cfg.ApproachRadiusM, cfg.H3Resolution),
+		store:    fastcache.New(cfg.StoreBytes),
+		windows:  make(map[string]*window),
+		byVIN:    make(map[string][]*window),
+		routes:   make(map[string]*Route),
+		courier:  make(map[string]string),
+		couriers: make(map[string]*courierFix),
+	}, nil
+}
 
-// CarPing applies one car ping: consent gate, GPS filters, park detection,
-// trunk and lock state. It returns Applied or the filter reason.
-func (e *Engine) CarPing(now int64, p *CarPing) Reason { panic("unimplemented") }
+// Close releases the state store.
+func (e *Engine) Close() { e.store.Reset() }
 
-// CourierPing applies one courier ping: proximity to the parked cars of the
-// windows on the courier's route that this engine owns.
-func (e *Engine) CourierPing(now int64, p *CourierPing) Reason { panic("unimplemented") }
+// Events returns the events emitted since the last ResetEvents.
+func (e *Engine) Events() []Event { return e.events }
 
-// PutWindow inserts or updates a window; w is copied.
-func (e *Engine) PutWindow(now int64, w *Window) Reason { panic("unimplemented") }
+// ResetEvents clears the event buffer, keeping its capacity.
+func (e *Engine) ResetEvents() {
+	clear(e.events)
+	e.events = e.events[:0]
+}
 
-// DeleteWindow applies a tombstone: the window is cancelled.
-func (e *Engine) DeleteWindow(now int64, id string) Reason { panic("unimplemented") }
+// Stats returns the sizes of the engine's state.
+func (e *Engine) Stats() Stats {
+	var fs fastcache.Stats
+	e.store.UpdateStats(&fs)
+	return Stats{
+		Windows:      len(e.windows),
+		OpenWindows:  e.open,
+		Cars:         e.cars,
+		Couriers:     len(e.couriers),
+		Routes:       len(e.routes),
+		StoreEntries: fs.EntriesCount,
+		StoreBytes:   fs.BytesSize,
+		StreamTime:   e.stream,
+	}
+}
 
-// PutRoute inserts or replaces a courier's route; r is copied.
-func (e *Engine) PutRoute(now int64, r *Route) Reason { panic("unimplemented") }
+// StreamTime returns the engine's stream time in Unix ms.
+func (e *Engine) StreamTime() int64 { return e.stream }
 
-// DeleteRoute withdraws a courier's route.
-func (e *Engine) DeleteRoute(now int64, courierID string) Reason { panic("unimplemented") }
+// HasCarState reports whether anything is stored for vin.
+func (e *Engine) HasCarState(vin string) bool {
+	e.key = append(append(e.key[:0], 'c'), vin...)
+	return e.store.Has(e.key)
+}
+
+// HasWindowState reports whether state is held for window id.
+func (e *Engine) HasWindowState(id string) bool {
+	_, ok := e.windows[id]
+	return ok
+}
+
+// observe moves stream time to ts (firing the timers due up to it) and
+// remembers the wall time of this input for the idle fallback.
+func (e *Engine) observe(now, ts int64) {
+	e.advance(now, ts)
+	e.lastDataWall = now
+	e.lastDataTS = e.stream
+}
 
 // Tick fires the timers that are due at stream time, advancing stream time
 // with the wall clock when the engine has been idle for IdleAdvance.
-func (e *Engine) Tick(now int64) { panic("unimplemented") }
+func (e *Engine) Tick(now int64) {
+	idle := e.cfg.IdleAdvance.Milliseconds()
+	if idle <= 0 {
+		return
+	}
+	if e.lastDataWall == 0 {
+		// Nothing seen yet: start the clock now; windows that are due open
+		// once the engine has been idle for IdleAdvance.
+		e.lastDataWall, e.lastDataTS = now, 0
+		return
+	}
+	if now-e.lastDataWall < idle {
+		return
+	}
+	if e.lastDataTS == 0 {
+		e.advance(now, now)
+		return
+	}
+	e.advance(now, e.lastDataTS+(now-e.lastDataWall))
+}
 
-// Events returns the events emitted since the last ResetEvents.
-func (e *Engine) Events() []Event { panic("unimplemented") }
-
-// ResetEvents clears the event buffer, keeping its capacity.
-func (e *Engine) ResetEvents() { panic("unimplemented") }
-
-// Stats returns the sizes of the engine's state.
-func (e *Engine) Stats() Stats { panic("unimplemented") }
-
-// HasCarState reports whether anything is stored for vin.
-func (e *Engine) HasCarState(vin string) bool { panic("unimplemented") }
-
-// HasWindowState reports whether runtime state is stored for window id.
-func (e *Engine) HasWindowState(id string) bool { panic("unimplemented") }
-
-// Close releases the state store.
-func (e *Engine) Close() { panic("unimplemented") }
+// advance fires every timer due at or before t, in time order, then sets
+// stream time to t if that is later.
+func (e *Engine) advance(now, t int64) {
+	for len(e.timers) > 0 && e.timers[0].at <= t {
+		tm := e.timers.pop()
+		if tm.at > e.stream {
+			e.stream = tm.at
+		}
+		e.fire(now, tm)
+	}
+	if t > e.stream {
+		e.stream = t
+	}
+}

@@ -1,0 +1,43 @@
+# trunkline — one entry point for people and CI.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 30s
+BIN       ?= bin/trunkline
+
+.PHONY: run build test lint vet fmt-check fuzz bench clean
+
+## run: embedded broker + fleet simulator + processor + live console (Ctrl-C stops)
+run:
+	$(GO) run ./cmd/trunkline dev
+
+## build: the trunkline binary in bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/trunkline
+
+## test: formatting, vet and every test with the race detector
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## lint: gofmt and go vet
+lint: fmt-check vet
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+## bench: micro-benchmarks beside the code
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin

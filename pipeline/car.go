@@ -1,0 +1,217 @@
+package pipeline
+
+import (
+	"math"
+
+	"github.com/trunkline/trunkline/geo"
+)
+
+// CarPing applies one car ping and returns Applied or the filter reason.
+//
+// The order of the checks:
+//
+//  1. Stream time moves to the ping's timestamp (unless it is beyond the
+//     future skew of now), firing the window timers due until then.
+//  2. Consent: the VIN must have an open window, and the fix must be taken
+//     inside one (no_window, outside_window). Nothing about a car without
+//     consent is read or stored.
+//  3. Stateless GPS checks: future beyond skew, null island, accuracy.
+//  4. Against the last accepted fix: older (stale), same time (duplicate),
+//     implied speed beyond the maximum (speed).
+//  5. The accepted fix updates the car: H3 cell, rest anchor and parking,
+//     trunk, lock; then every open window of the car takes the change.
+//
+// Parking: a car is at rest while it stays within ParkDistanceM of its rest
+// anchor; it counts as parked once it has been at rest for ParkDwell (event
+// time, on the fix or on a timer if no fix follows), or at once when the feed
+// says location_type "last_parked". A parked car that moves beyond
+// ParkDistanceM has moved: its grants are revoked.
+func (e *Engine) CarPing(now int64, p *CarPing) Reason {
+	skew := e.cfg.FutureSkew.Milliseconds()
+	future := p.TS > now+skew
+	if !future {
+		e.observe(now, p.TS)
+	}
+	ws := e.byVIN[string(p.VIN)]
+	open, inside := false, false
+	for _, w := range ws {
+		if w.phase == phaseOpen {
+			open = true
+			if p.TS >= w.def.Start && p.TS < w.def.End {
+				inside = true
+			}
+		}
+	}
+	switch {
+	case !open:
+		return FilterNoWindow
+	case future:
+		return FilterFuture
+	case !inside:
+		return FilterOutsideWindow
+	case math.Abs(p.Lat) < 1e-6 && math.Abs(p.Lng) < 1e-6:
+		return FilterNullIsland
+	case p.HasAccuracy && p.AccuracyM > e.cfg.MaxAccuracyM:
+		return FilterAccuracy
+	}
+	existed := e.loadCar(p.VIN)
+	c := &e.car
+	if existed {
+		switch {
+		case p.TS < c.ts:
+			return FilterStale
+		case p.TS == c.ts:
+			return FilterDuplicate
+		}
+		d := geo.DistanceM(c.lat, c.lng, p.Lat, p.Lng)
+		if d/(float64(p.TS-c.ts)/3.6e6)/1000 > e.cfg.MaxSpeedKmh {
+			return FilterSpeed
+		}
+	}
+
+	prevTrunk, prevLocked := c.trunk, c.locked
+	c.ts, c.lat, c.lng = p.TS, p.Lat, p.Lng
+	c.cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+	if p.Source != SourceUnknown {
+		c.source = p.Source
+	}
+	if p.Trunk != TrunkUnknown {
+		c.trunk = p.Trunk
+	}
+	if p.Locked != Unknown {
+		c.locked = p.Locked
+	}
+	if p.Ignition != Unknown {
+		c.ignition = p.Ignition
+	}
+
+	// Rest anchor and parking.
+	moved, parked := false, false
+	if !existed {
+		c.anchorTS, c.anchorLat, c.anchorLng = p.TS, p.Lat, p.Lng
+	} else if geo.DistanceM(c.anchorLat, c.anchorLng, p.Lat, p.Lng) > e.cfg.ParkDistanceM {
+		moved = c.parked
+		c.parked = false
+		c.anchorTS, c.anchorLat, c.anchorLng = p.TS, p.Lat, p.Lng
+	}
+	if !c.parked {
+		if p.LocationType == LocationLastParked || p.TS-c.anchorTS >= e.cfg.ParkDwell.Milliseconds() {
+			c.parked, parked = true, true
+		} else if c.dwellAt == 0 {
+			c.dwellAt = c.anchorTS + e.cfg.ParkDwell.Milliseconds()
+			e.schedule(c.dwellAt, timerParkDwell, string(p.VIN), 0, 0)
+		}
+	}
+	e.saveCar(p.VIN, existed)
+
+	for _, w := range ws {
+		if w.phase != phaseOpen {
+			continue
+		}
+		if !w.located {
+			w.located = true
+			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
+			e.emitPos(now, w, EvCarLocated, p.TS, p.Lat, p.Lng, c.cell, d, insideFill(d <= w.def.RadiusM))
+		}
+		if moved && w.parkedSent {
+			w.parkedSent = false
+			w.disk = geo.CellSet{}
+			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
+			e.emitPos(now, w, EvCarMoved, p.TS, p.Lat, p.Lng, c.cell, d, nil)
+			e.revoke(now, w, "car_moved", p.TS)
+		}
+		if c.parked && (parked || !w.parkedSent) {
+			e.carParked(now, w, c, p.TS)
+		}
+		e.trunkAndLock(now, w, c, prevTrunk, prevLocked, p.TS)
+		e.evaluate(now, w, c, p.TS)
+	}
+	return Applied
+}
+
+func insideFill(inside bool) func(*Event) {
+	if inside {
+		return func(ev *Event) { ev.Inside = True }
+	}
+	return func(ev *Event) { ev.Inside = False }
+}
+
+// carParked announces that the car of w is parked (at its rest anchor) and
+// checks the window's courier against it.
+func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
+	w.parkedSent = true
+	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
+	d := geo.DistanceM(w.def.Lat, w.def.Lng, c.anchorLat, c.anchorLng)
+	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(d <= w.def.RadiusM))
+	w.disk = geo.Disk(cell, e.diskK)
+	w.diskCell = cell
+	if id, ok := e.courier[w.def.ID]; ok {
+		if f := e.couriers[id]; f != nil {
+			e.proximity(now, w, c, f, ts)
+		}
+	}
+}
+
+// parkDwellDue runs when a car may have been at rest for ParkDwell without a
+// fix arriving to say so.
+func (e *Engine) parkDwellDue(now int64, vin string, _ int64, at int64) {
+	b := []byte(vin)
+	if !e.loadCar(b) {
+		return
+	}
+	c := &e.car
+	c.dwellAt = 0
+	if !c.parked {
+		if due := c.anchorTS + e.cfg.ParkDwell.Milliseconds(); due > at {
+			// The car moved since: wait for the new anchor.
+			c.dwellAt = due
+			e.schedule(due, timerParkDwell, vin, 0, 0)
+		} else {
+			c.parked = true
+			e.saveCar(b, true)
+			for _, w := range e.byVIN[vin] {
+				if w.phase == phaseOpen {
+					e.carParked(now, w, c, at)
+					e.evaluate(now, w, c, at)
+				}
+			}
+			return
+		}
+	}
+	e.saveCar(b, true)
+}
+
+// trunkAndLock turns trunk and lock changes into events while a grant is
+// live, completes the delivery when the trunk closes again under the grant,
+// and resolves the relock check.
+func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk TrunkState, prevLocked Tri, ts int64) {
+	if w.grant != nil && c.trunk != prevTrunk {
+		switch c.trunk {
+		case TrunkOpen:
+			w.trunkOpened = true
+			e.emit(now, w, EvTrunkOpened, ts, nil)
+		case TrunkClosed:
+			if w.trunkOpened {
+				e.emit(now, w, EvTrunkClosed, ts, nil)
+				e.revoke(now, w, "trunk_closed", ts)
+				w.completed = true
+				typ := EvDeliveryCompleted
+				if w.def.Kind == KindReturn {
+					typ = EvReturnCollected
+				}
+				e.emit(now, w, typ, ts, nil)
+				if c.locked == True && prevLocked != True {
+					e.emit(now, w, EvRelockConfirmed, ts, nil)
+				} else {
+					w.relockDue = ts + e.cfg.RelockTimeout.Milliseconds()
+					e.schedule(w.relockDue, timerRelock, w.def.ID, w.gen, 0)
+				}
+				return
+			}
+		}
+	}
+	if w.relockDue != 0 && c.locked == True {
+		w.relockDue = 0
+		e.emit(now, w, EvRelockConfirmed, ts, nil)
+	}
+}

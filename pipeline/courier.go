@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"math"
+
+	"github.com/trunkline/trunkline/geo"
+)
+
+// CourierPing applies one courier ping: after the GPS checks against the
+// courier's last fix, the courier's position is compared with the parked car
+// of every window on its route that this engine owns.
+func (e *Engine) CourierPing(now int64, p *CourierPing) Reason {
+	skew := e.cfg.FutureSkew.Milliseconds()
+	if p.TS > now+skew {
+		return FilterFuture
+	}
+	e.observe(now, p.TS)
+	r := e.routes[p.CourierID]
+	switch {
+	case r == nil:
+		return FilterNoRoute
+	case math.Abs(p.Lat) < 1e-6 && math.Abs(p.Lng) < 1e-6:
+		return FilterNullIsland
+	case p.HasAccuracy && p.AccuracyM > e.cfg.MaxAccuracyM:
+		return FilterAccuracy
+	}
+	f := e.couriers[p.CourierID]
+	if f != nil {
+		switch {
+		case p.TS < f.ts:
+			return FilterStale
+		case p.TS == f.ts:
+			return FilterDuplicate
+		}
+		d := geo.DistanceM(f.lat, f.lng, p.Lat, p.Lng)
+		if d/(float64(p.TS-f.ts)/3.6e6)/1000 > e.cfg.MaxSpeedKmh {
+			return FilterSpeed
+		}
+	} else {
+		f = new(courierFix)
+		e.couriers[p.CourierID] = f
+	}
+	f.ts, f.lat, f.lng = p.TS, p.Lat, p.Lng
+	f.cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+	e.courierNear(now, r, f, p.TS)
+	return Applied
+}
+
+// courierNear checks courier fix f against the windows of route r that are
+// open here and served by r's courier.
+func (e *Engine) courierNear(now int64, r *Route, f *courierFix, ts int64) {
+	for _, s := range r.Stops {
+		w := e.windows[s.WindowID]
+		if w == nil || w.phase != phaseOpen || e.courier[w.def.ID] != r.CourierID || !w.parkedSent {
+			continue
+		}
+		vin := []byte(w.def.VIN)
+		if !e.loadCar(vin) {
+			continue
+		}
+		e.proximity(now, w, &e.car, f, ts)
+	}
+}
+
+// proximity applies the courier rules of window w whose car is parked:
+//
+//   - the courier's cell must lie in the grid disk around the car (which
+//     covers the approach radius) before any exact distance is computed;
+//   - within ApproachRadiusM: courier_approaching, once per window;
+//   - within ArrivalRadiusM: courier_arrived, once until the courier has
+//     left DepartureRadiusM (hysteresis), after which it may arrive again.
+func (e *Engine) proximity(now int64, w *window, c *carState, f *courierFix, ts int64) {
+	if !c.parked {
+		return
+	}
+	d := math.Inf(1)
+	if w.disk.Contains(f.cell) {
+		d = geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
+	}
+	if w.arrived && d > e.cfg.DepartureRadiusM {
+		w.arrived = false
+	}
+	if d <= e.cfg.ApproachRadiusM && !w.approachSent {
+		w.approachSent = true
+		e.emitPos(now, w, EvCourierApproaching, ts, f.lat, f.lng, f.cell, d, nil)
+	}
+	if d <= e.cfg.ArrivalRadiusM && !w.arrived {
+		w.arrived = true
+		e.emitPos(now, w, EvCourierArrived, ts, f.lat, f.lng, f.cell, d, nil)
+	}
+	e.evaluate(now, w, c, ts)
+}
+
+// evaluate issues a grant when every condition of unlock_eligible holds:
+// the window is open and not completed, no grant is live, the courier has
+// arrived, the car is parked inside the window's area, its trunk is known to
+// be closed, its last fix is usable (a GPS or dead-reckoning fix, not an
+// approximate one), and the courier's arrival is current: its last fix is
+// younger than GrantTTL. So an unused grant that expired is replaced only
+// while the courier keeps reporting from the car.
+func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
+	if w.phase != phaseOpen || w.completed || w.grant != nil || !w.arrived || !c.parked ||
+		c.trunk != TrunkClosed || c.source == SourceApproximate {
+		return
+	}
+	if !w.area.Contains(c.anchorLat, c.anchorLng) {
+		return
+	}
+	courierID, ok := e.courier[w.def.ID]
+	if !ok {
+		return
+	}
+	if ts < w.def.Start || ts >= w.def.End {
+		return
+	}
+	f := e.couriers[courierID]
+	if f == nil || ts-f.ts >= e.cfg.GrantTTL.Milliseconds() {
+		return
+	}
+	w.grantSeq++
+	g := &Grant{
+		ID:        grantID(w.def.ID, w.grantSeq),
+		NotBefore: ts,
+		ExpiresAt: ts + e.cfg.GrantTTL.Milliseconds(),
+	}
+	g.Token = SignGrant(e.cfg.GrantKey, GrantClaims{
+		WindowID: w.def.ID, VIN: w.def.VIN, CourierID: courierID,
+		GrantID: g.ID, NotBefore: g.NotBefore, ExpiresAt: g.ExpiresAt,
+	})
+	w.grant, w.grantCourier, w.trunkOpened = g, courierID, false
+	d := geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
+	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
+	e.emitPos(now, w, EvUnlockEligible, ts, c.anchorLat, c.anchorLng, cell, d, func(ev *Event) { ev.Grant = g })
+	e.schedule(g.ExpiresAt, timerGrantExpiry, w.def.ID, w.gen, int64(w.grantSeq))
+}
+
+// revoke ends the live grant of w, if any, with the given reason.
+func (e *Engine) revoke(now int64, w *window, reason string, ts int64) {
+	if w.grant == nil {
+		return
+	}
+	w.grant, w.grantCourier, w.trunkOpened = nil, "", false
+	e.emit(now, w, EvAccessRevoked, ts, func(ev *Event) { ev.Reason = reason })
+}
+
+// grantExpired ends grant n of w at its expiry unless it is in use (the
+// trunk is open under it: the grant then ends when the trunk closes). An
+// unused grant that expired is replaced while the conditions still hold.
+func (e *Engine) grantExpired(now int64, w *window, n uint32, at int64) {
+	if w.grant == nil || w.grantSeq != n {
+		return
+	}
+	if w.trunkOpened {
+		if e.loadCar([]byte(w.def.VIN)) && e.car.trunk == TrunkOpen {
+			return
+		}
+	}
+	e.revoke(now, w, "expired", at)
+	if e.loadCar([]byte(w.def.VIN)) {
+		e.evaluate(now, w, &e.car, at)
+	}
+}

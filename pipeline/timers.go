@@ -1,0 +1,103 @@
+package pipeline
+
+
+type timerKind uint8
+
+const (
+	timerOpen        timerKind = iota + 1 // window start: tracking begins
+	timerClose                            // window end: tracking stops
+	timerGrantExpiry                      // live grant expires (aux = grant sequence)
+	timerRelock                           // relock timeout after completion
+	timerParkDwell                        // a car at rest since aux may now count as parked (id = VIN)
+)
+
+// timer is one entry of the engine's timer heap. Entries are never removed
+// when they become moot: fire checks that the state they refer to is still
+// the same (gen, aux) and ignores them otherwise.
+type timer struct {
+	at   int64
+	seq  uint64 // insertion order: ties fire first in, first out
+	kind timerKind
+	gen  uint32
+	aux  int64
+	id   string
+}
+
+// timerHeap is a binary min-heap of timers by (at, seq), without the
+// interface boxing of container/heap.
+type timerHeap []timer
+
+func (h timerHeap) less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *timerHeap) pop() timer {
+	s := *h
+	t := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = timer{}
+	s = s[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s.less(l, m) {
+			m = l
+		}
+		if r < n && s.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return t
+}
+
+// schedule adds a timer.
+func (e *Engine) schedule(at int64, kind timerKind, id string, gen uint32, aux int64) {
+	e.timerSeq++
+	e.timers.push(timer{at: at, seq: e.timerSeq, kind: kind, gen: gen, aux: aux, id: id})
+}
+// fire runs one due timer at its own time.
+func (e *Engine) fire(now int64, t timer) {
+	if t.kind == timerParkDwell {
+		e.parkDwellDue(now, t.id, t.aux, t.at)
+		return
+	}
+	w := e.windows[t.id]
+	if w == nil || w.gen != t.gen {
+		return
+	}
+	switch t.kind {
+	case timerOpen:
+		e.openWindow(now, w, t.at)
+	case timerClose:
+		e.closeWindow(now, w, t.at)
+	case timerGrantExpiry:
+		e.grantExpired(now, w, uint32(t.aux), t.at)
+	case timerRelock:
+		if w.relockDue == t.at {
+			w.relockDue = 0
+			e.emit(now, w, EvRelockMissing, t.at, func(ev *Event) { ev.Reason = "timeout" })
+		}
+	}
+}

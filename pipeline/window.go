@@ -1,0 +1,210 @@
+package pipeline
+
+import (
+	"slices"
+
+	"github.com/trunkline/trunkline/geo"
+)
+
+// refTime is the time a window or route change is applied at: the stream
+// time, or the wall clock before any input has moved stream time.
+func (e *Engine) refTime(now int64) int64 {
+	if e.stream > 0 {
+		return e.stream
+	}
+	return now
+}
+
+// PutWindow inserts or updates a window; w is copied. A window whose end has
+// already passed is filtered (window_expired). An update keeps the window's
+// runtime state; if it changes the car, the old car's state is purged.
+func (e *Engine) PutWindow(now int64, in *Window) Reason {
+	ref := e.refTime(now)
+	old := e.windows[in.ID]
+	if old == nil && in.End <= ref {
+		return FilterWindowExpired
+	}
+	def := *in
+	if def.RadiusM <= 0 {
+		def.RadiusM = e.cfg.DefaultRadiusM
+	}
+	if old == nil {
+		w := &window{def: def}
+		w.area = geo.NewCircle(def.Lat, def.Lng, def.RadiusM, e.cfg.H3Resolution)
+		e.windows[def.ID] = w
+		e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
+		e.scheduleWindow(w)
+		e.advance(now, e.stream) // a window that is already due opens now
+		return Applied
+	}
+	w := old
+	if def.VIN != w.def.VIN {
+		// Another car: the old car's consent for this window ends here.
+		e.unlinkVIN(w)
+		if w.phase == phaseOpen {
+			e.open--
+			w.phase = phasePending
+		}
+		e.purgeCarIfUnused(w.def.VIN)
+		w.located, w.parkedSent, w.approachSent, w.arrived = false, false, false, false
+		w.grant, w.trunkOpened, w.disk = nil, false, geo.CellSet{}
+		e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
+	}
+	if def.Lat != w.def.Lat || def.Lng != w.def.Lng || def.RadiusM != w.def.RadiusM {
+		w.area = geo.NewCircle(def.Lat, def.Lng, def.RadiusM, e.cfg.H3Resolution)
+	}
+	w.def = def
+	e.scheduleWindow(w)
+	e.advance(now, e.stream)
+	return Applied
+}
+
+// scheduleWindow (re)schedules the open and close timers of w; timers of an
+// earlier generation become moot.
+func (e *Engine) scheduleWindow(w *window) {
+	w.gen++
+	if w.phase == phasePending {
+		e.schedule(w.def.Start, timerOpen, w.def.ID, w.gen, 0)
+	}
+	e.schedule(w.def.End, timerClose, w.def.ID, w.gen, 0)
+	if w.grant != nil {
+		e.schedule(w.grant.ExpiresAt, timerGrantExpiry, w.def.ID, w.gen, int64(w.grantSeq))
+	}
+	if w.relockDue != 0 {
+		e.schedule(w.relockDue, timerRelock, w.def.ID, w.gen, 0)
+	}
+}
+
+// DeleteWindow applies a tombstone: the window is cancelled. An open window
+// revokes its grant and stops tracking; its car's state is purged.
+func (e *Engine) DeleteWindow(now int64, id string) Reason {
+	w := e.windows[id]
+	if w == nil {
+		return FilterUnknownWindow
+	}
+	ts := e.refTime(now)
+	if w.phase == phaseOpen {
+		e.revoke(now, w, "cancelled", ts)
+	}
+	e.emit(now, w, EvWindowCancelled, ts, nil)
+	if w.phase == phaseOpen {
+		e.emit(now, w, EvTrackingStopped, ts, nil)
+	}
+	e.remove(w)
+	return Applied
+}
+
+// openWindow starts tracking: consent begins.
+func (e *Engine) openWindow(now int64, w *window, ts int64) {
+	if w.phase != phasePending {
+		return
+	}
+	w.phase = phaseOpen
+	e.open++
+	e.emit(now, w, EvTrackingStarted, ts, nil)
+}
+
+// closeWindow ends the window at its end time: a live grant is revoked, a
+// pending relock check resolves as missing, a window without completion is
+// missed, and the car's position state is purged.
+func (e *Engine) closeWindow(now int64, w *window, ts int64) {
+	if w.phase == phaseOpen {
+		e.revoke(now, w, "window_closed", ts)
+		if w.relockDue != 0 {
+			w.relockDue = 0
+			e.emit(now, w, EvRelockMissing, ts, func(ev *Event) { ev.Reason = "window_closed" })
+		}
+		if !w.completed {
+			e.emit(now, w, EvWindowMissed, ts, nil)
+		}
+		e.emit(now, w, EvTrackingStopped, ts, nil)
+	} else if !w.completed {
+		// The window ended before it could open (start >= end never
+		// decodes, so this is a window updated to end in the past).
+		e.emit(now, w, EvWindowMissed, ts, nil)
+	}
+	e.remove(w)
+}
+
+// remove forgets w and purges its car's state unless another open window of
+// the same car still needs it.
+func (e *Engine) remove(w *window) {
+	if w.phase == phaseOpen {
+		e.open--
+	}
+	w.gen++ // every pending timer of w is moot
+	delete(e.windows, w.def.ID)
+	e.unlinkVIN(w)
+	e.purgeCarIfUnused(w.def.VIN)
+}
+
+func (e *Engine) unlinkVIN(w *window) {
+	ws := e.byVIN[w.def.VIN]
+	if i := slices.Index(ws, w); i >= 0 {
+		ws = slices.Delete(ws, i, i+1)
+	}
+	if len(ws) == 0 {
+		delete(e.byVIN, w.def.VIN)
+		return
+	}
+	e.byVIN[w.def.VIN] = ws
+}
+
+// purgeCarIfUnused deletes the state of vin when none of its windows is
+// open: outside a window nothing about the car is kept.
+func (e *Engine) purgeCarIfUnused(vin string) {
+	for _, w := range e.byVIN[vin] {
+		if w.phase == phaseOpen {
+			return
+		}
+	}
+	e.dropCar(vin)
+}
+
+// PutRoute inserts or replaces a courier's route; r is copied. Each stop's
+// window is then served by this courier (the latest route naming a window
+// wins).
+func (e *Engine) PutRoute(now int64, r *Route) Reason {
+	if old := e.routes[r.CourierID]; old != nil {
+		e.unlinkRoute(old)
+	}
+	cp := &Route{CourierID: r.CourierID, Stops: slices.Clone(r.Stops)}
+	e.routes[cp.CourierID] = cp
+	for _, s := range cp.Stops {
+		if prev, ok := e.courier[s.WindowID]; ok && prev != cp.CourierID {
+			if w := e.windows[s.WindowID]; w != nil {
+				// A new courier: arrival and approach start afresh.
+				w.approachSent, w.arrived = false, false
+			}
+		}
+		e.courier[s.WindowID] = cp.CourierID
+	}
+	// A courier already near a parked car counts at once.
+	if c := e.couriers[cp.CourierID]; c != nil {
+		e.courierNear(now, cp, c, e.refTime(now))
+	}
+	return Applied
+}
+
+// DeleteRoute withdraws a courier's route: its windows have no courier until
+// another route names them.
+func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
+	r := e.routes[courierID]
+	if r == nil {
+		return Applied
+	}
+	e.unlinkRoute(r)
+	delete(e.routes, courierID)
+	return Applied
+}
+
+func (e *Engine) unlinkRoute(r *Route) {
+	for _, s := range r.Stops {
+		if e.courier[s.WindowID] == r.CourierID {
+			delete(e.courier, s.WindowID)
+			if w := e.windows[s.WindowID]; w != nil {
+				w.approachSent, w.arrived = false, false
+			}
+		}
+	}
+}
