@@ -67,11 +67,11 @@ type Engine struct {
 
 // Stats is a snapshot of an engine's state sizes.
 type Stats struct {
-	Windows      int   // windows known to this engine (pending or open)
-	OpenWindows  int   // windows currently tracking
-	Cars         int   // cars with state (cars in an open window)
-	Couriers     int   // couriers with a known position
-	Routes       int   // routes known
+	Windows      int // windows known to this engine (pending or open)
+	OpenWindows  int // windows currently tracking
+	Cars         int // cars with state (cars in an open window)
+	Couriers     int // couriers with a known position
+	Routes       int // routes known
 	StoreEntries uint64
 	StoreBytes   uint64
 	StreamTime   int64 // Unix ms; 0 before any input

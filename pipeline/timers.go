@@ -1,6 +1,5 @@
 package pipeline
 
-
 type timerKind uint8
 
 const (
@@ -77,6 +76,7 @@ func (e *Engine) schedule(at int64, kind timerKind, id string, gen uint32, aux i
 	e.timerSeq++
 	e.timers.push(timer{at: at, seq: e.timerSeq, kind: kind, gen: gen, aux: aux, id: id})
 }
+
 // fire runs one due timer at its own time.
 func (e *Engine) fire(now int64, t timer) {
 	if t.kind == timerParkDwell {
