@@ -135,6 +135,13 @@ func runScenario(t *testing.T, path string) scenarioResult {
 		}
 		for i := range e.Events() {
 			ev := &e.Events()[i]
+			if ev.Type == EvUnlockEligible {
+				c, err := VerifyGrant(scenarioKey, ev.Grant.Token, ev.Grant.NotBefore)
+				if err != nil || c.WindowID != ev.WindowID || c.VIN != ev.VIN || c.CourierID != ev.CourierID ||
+					c.GrantID != ev.Grant.ID || c.ExpiresAt != ev.Grant.ExpiresAt {
+					t.Errorf("%s:%d: grant does not verify (%v) or names another grant: %+v", path, n, err, c)
+				}
+			}
 			res.events = AppendEvent(res.events, ev)
 			res.events = append(res.events, '\n')
 			res.types = append(res.types, ev.Type.String())
