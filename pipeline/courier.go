@@ -134,13 +134,15 @@ func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
 	e.schedule(g.ExpiresAt, timerGrantExpiry, w.def.ID, w.gen, int64(w.grantSeq))
 }
 
-// revoke ends the live grant of w, if any, with the given reason.
+// revoke ends the live grant of w, if any, with the given reason. The
+// event names the courier the grant was issued to.
 func (e *Engine) revoke(now int64, w *window, reason string, ts int64) {
 	if w.grant == nil {
 		return
 	}
+	courier := w.grantCourier
 	w.grant, w.grantCourier, w.trunkOpened = nil, "", false
-	e.emit(now, w, EvAccessRevoked, ts, func(ev *Event) { ev.Reason = reason })
+	e.emit(now, w, EvAccessRevoked, ts, func(ev *Event) { ev.Reason, ev.CourierID = reason, courier })
 }
 
 // grantExpired ends grant n of w at its expiry unless it is in use (the

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden event files of the scenario tests")
+var updateGolden = flag.Bool("update-scenarios", false, "rewrite the golden event files of the scenario tests")
 
 // scenarioKey signs the grants of the scenario tests.
 var scenarioKey = []byte("scenario-test-key-0123456789abcdef")
@@ -179,6 +179,7 @@ func TestScenarios(t *testing.T) {
 		{"expired", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked unlock_eligible access_revoked window_missed tracking_stopped", noState(vin)},
 		{"approach_arrive", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked courier_arrived unlock_eligible access_revoked window_missed tracking_stopped", noState(vin)},
 		{"cancelled", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked window_cancelled tracking_stopped", noState(vin)},
+		{"reassigned", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked courier_approaching courier_arrived unlock_eligible access_revoked window_missed tracking_stopped", noState(vin)},
 		{"missed", "tracking_started car_located car_parked window_missed tracking_stopped", noState(vin)},
 		{"consent", "tracking_started car_located car_parked window_missed tracking_stopped", noState(vin, "WAUZZZ4G0FN000002", "WAUZZZ4G0FN000009")},
 		{"filters", "tracking_started car_located", func(t *testing.T, e *Engine) {
@@ -211,7 +212,7 @@ func TestScenarios(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test -run TestScenarios -update to create it)", err)
+				t.Fatalf("%v (run go test -run TestScenarios -update-scenarios to create it)", err)
 			}
 			if !bytes.Equal(first.events, want) {
 				t.Errorf("events differ from %s:\n got:\n%s\nwant:\n%s", golden, first.events, want)

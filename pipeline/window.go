@@ -163,9 +163,11 @@ func (e *Engine) purgeCarIfUnused(vin string) {
 
 // PutRoute inserts or replaces a courier's route; r is copied. Each stop's
 // window is then served by this courier (the latest route naming a window
-// wins).
+// wins). A live grant issued to a courier who no longer serves its window
+// is revoked (reason cancelled).
 func (e *Engine) PutRoute(now int64, r *Route) Reason {
-	if old := e.routes[r.CourierID]; old != nil {
+	old := e.routes[r.CourierID]
+	if old != nil {
 		e.unlinkRoute(old)
 	}
 	cp := &Route{CourierID: r.CourierID, Stops: slices.Clone(r.Stops)}
@@ -179,9 +181,18 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 		}
 		e.courier[s.WindowID] = cp.CourierID
 	}
+	ts := e.refTime(now)
+	if old != nil {
+		e.revokeStale(now, old, ts)
+	}
+	for _, s := range cp.Stops {
+		if w := e.windows[s.WindowID]; w != nil && w.grant != nil && w.grantCourier != cp.CourierID {
+			e.revoke(now, w, "cancelled", ts)
+		}
+	}
 	// A courier already near a parked car counts at once.
 	if c := e.couriers[cp.CourierID]; c != nil {
-		e.courierNear(now, cp, c, e.refTime(now))
+		e.courierNear(now, cp, c, ts)
 	}
 	return Applied
 }
@@ -195,7 +206,19 @@ func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
 	}
 	e.unlinkRoute(r)
 	delete(e.routes, courierID)
+	e.revokeStale(now, r, e.refTime(now))
 	return Applied
+}
+
+// revokeStale revokes the live grants of r's windows that r's courier no
+// longer serves.
+func (e *Engine) revokeStale(now int64, r *Route, ts int64) {
+	for _, s := range r.Stops {
+		w := e.windows[s.WindowID]
+		if w != nil && w.grant != nil && w.grantCourier == r.CourierID && e.courier[s.WindowID] != r.CourierID {
+			e.revoke(now, w, "cancelled", ts)
+		}
+	}
 }
 
 func (e *Engine) unlinkRoute(r *Route) {
