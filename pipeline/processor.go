@@ -2,7 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -25,4 +32,244 @@ type Sink interface {
 	// Flush waits until every record handed over so far is acknowledged,
 	// or ctx is done.
 	Flush(ctx context.Context) error
+}
+
+// Processor is the Kafka runtime of the pipeline: it loads the broadcast
+// tables, joins the consumer group of the car-pings topic, runs one Engine
+// per assigned partition and hands their events to the Sink, committing
+// offsets only for records whose output the broker has acknowledged.
+//
+// Its methods are safe for concurrent use; Run is called once.
+type Processor struct {
+	cfg      Config
+	opts     Options
+	sink     Sink
+	log      *slog.Logger
+	clock    func() time.Time
+	counters *counters
+
+	started atomic.Bool
+	loaded  atomic.Bool // broadcast tables read up to their end offsets at startup
+	joined  atomic.Bool // consumer group joined, partitions (possibly none) assigned
+	stopped atomic.Bool
+
+	// Set by Run before any goroutine starts.
+	produceCtx context.Context // canceled only when a stop gives up waiting
+	routerDone chan struct{}   // closed when the router has returned
+	cancel     context.CancelCauseFunc
+	failMu     sync.Mutex
+	failErr    error
+}
+
+// NewProcessor validates cfg and returns a Processor that is not running
+// yet. opts.Sink is required. The metrics are registered with
+// opts.Registerer when it is not nil.
+func NewProcessor(cfg Config, opts Options) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if opts.Sink == nil {
+		return nil, errors.New("pipeline: Options.Sink is nil: pass the Kafka sink of package sink")
+	}
+	p := &Processor{
+		cfg:      cfg,
+		opts:     opts,
+		sink:     opts.Sink,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		counters: new(counters),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.clock == nil {
+		p.clock = time.Now
+	}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(newCollector(p.counters, cfg.Topics, p.Ready)); err != nil {
+			return nil, fmt.Errorf("cannot register the processor's metrics: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Ready reports whether the broadcast tables are loaded and the consumer
+// group is joined with an assignment (possibly empty).
+func (p *Processor) Ready() bool {
+	return p.loaded.Load() && p.joined.Load() && !p.stopped.Load()
+}
+
+// Snapshot returns the processor's counters. It does not block.
+func (p *Processor) Snapshot() Snapshot {
+	s := p.counters.snapshot()
+	s.Ready = p.Ready()
+	return s
+}
+
+// now is the processor's clock in Unix milliseconds.
+func (p *Processor) now() int64 { return p.clock().UnixMilli() }
+
+// fail records the first fatal error and stops Run.
+func (p *Processor) fail(err error) {
+	p.failMu.Lock()
+	if p.failErr == nil {
+		p.failErr = err
+	}
+	p.failMu.Unlock()
+	p.cancel(err)
+}
+
+func (p *Processor) failure() error {
+	p.failMu.Lock()
+	defer p.failMu.Unlock()
+	return p.failErr
+}
+
+// Run loads the broadcast tables, joins the consumer group and processes
+// until ctx is canceled or a fatal error occurs. It blocks. On cancel it
+// stops cleanly: stop fetching, drain the partition workers, wait for the
+// acknowledgements of what they emitted, commit, leave the group, close its
+// clients; it then returns nil. Otherwise it returns the error that stopped
+// it, which says what to do.
+func (p *Processor) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("pipeline: Processor.Run called more than once")
+	}
+	defer p.stopped.Store(true)
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p.cancel = cancel
+	produceCtx, stopProduce := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProduce()
+	p.produceCtx = produceCtx
+	p.routerDone = make(chan struct{})
+	cfg := &p.cfg
+
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, p.opts.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("cannot create the admin client: %w", err)
+	}
+	defer adm.Close()
+	admin := kadm.NewClient(adm)
+	start, err := p.startOffsets(runCtx, admin)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	bc, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumePartitions(start.consume),
+		kgo.FetchMaxWait(time.Second),
+	}, p.opts.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("cannot create the broadcast client: %w", err)
+	}
+	r := newRouter(p, start.nparts, start.pending)
+	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); r.fetch(routerCtx, bc) }()
+	go func() { defer bg.Done(); defer close(p.routerDone); r.run(routerCtx) }()
+	stopBroadcast := func() {
+		stopRouter()
+		bg.Wait()
+		bc.Close()
+	}
+
+	p.log.Info("loading broadcast tables", "windows", cfg.Topics.Windows, "routes", cfg.Topics.Routes)
+	select {
+	case <-r.loaded:
+	case <-runCtx.Done():
+		stopBroadcast()
+		return p.exitErr(ctx, nil)
+	}
+	p.loaded.Store(true)
+	p.log.Info("broadcast tables loaded; joining the consumer group", "group", cfg.Group, "topic", cfg.Topics.CarPings)
+
+	c, err := newConsumer(p, r, admin, start.nparts)
+	if err != nil {
+		stopBroadcast()
+		return err
+	}
+	pollErr := c.poll(runCtx)
+	if pollErr != nil {
+		p.fail(pollErr)
+	}
+
+	p.log.Info("stopping: draining partition workers and committing")
+	stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer stopCancel()
+	commitErr := c.close(stopCtx)
+	stopBroadcast()
+	if err := p.sink.Flush(stopCtx); err != nil && commitErr == nil {
+		commitErr = fmt.Errorf("cannot flush the sink on stop: %w", err)
+	}
+	return p.exitErr(ctx, commitErr)
+}
+
+// exitErr is Run's result: the fatal error if there was one, else err.
+func (p *Processor) exitErr(ctx context.Context, err error) error {
+	if f := p.failure(); f != nil {
+		return f
+	}
+	return err
+}
+
+// startup is what Run reads from the cluster before it consumes.
+type startup struct {
+	nparts  int32                           // partitions of the car-pings topic
+	consume map[string]map[int32]kgo.Offset // where the broadcast client starts
+	pending map[tp]int64                    // windows/routes partitions to read up to their end
+}
+
+// startOffsets reads the partitions of the input topics and the end offsets
+// of the windows and routes topics.
+func (p *Processor) startOffsets(ctx context.Context, adm *kadm.Client) (startup, error) {
+	t := &p.cfg.Topics
+	var s startup
+	n, err := partitionCount(ctx, adm, t.CarPings)
+	if err != nil {
+		return s, fmt.Errorf("cannot read the car-pings topic: %w; create it or fix topics.car_pings", err)
+	}
+	s.nparts = n
+	starts, err := adm.ListStartOffsets(ctx, t.Windows, t.Routes, t.CourierPings)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return s, fmt.Errorf("cannot list the start offsets of %s, %s, %s: %w; check that the topics exist", t.Windows, t.Routes, t.CourierPings, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, t.Windows, t.Routes)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return s, fmt.Errorf("cannot list the end offsets of %s, %s: %w", t.Windows, t.Routes, err)
+	}
+	for _, topic := range []string{t.Windows, t.Routes, t.CourierPings} {
+		if len(starts[topic]) == 0 {
+			return s, fmt.Errorf("topic %s does not exist: create it or fix the topics section", topic)
+		}
+	}
+	s.consume = make(map[string]map[int32]kgo.Offset, 3)
+	s.pending = make(map[tp]int64)
+	lookback := p.now() - p.cfg.CourierLookback.Milliseconds()
+	for topic, parts := range starts {
+		m := make(map[int32]kgo.Offset, len(parts))
+		for part, lo := range parts {
+			if topic == t.CourierPings {
+				m[part] = kgo.NewOffset().AfterMilli(lookback)
+				continue
+			}
+			m[part] = kgo.NewOffset().AtStart()
+			if end, ok := ends.Lookup(topic, part); ok && end.Offset > lo.Offset {
+				s.pending[tp{topic, part}] = end.Offset
+			}
+		}
+		s.consume[topic] = m
+	}
+	return s, nil
 }

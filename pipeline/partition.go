@@ -1,0 +1,424 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// recordsQueue is how many polled batches of records a worker may hold
+// before its partition is paused.
+const recordsQueue = 64
+
+// inboxSize is how many broadcast updates a worker may hold before the
+// router waits for it.
+const inboxSize = 1024
+
+// worker owns one car-pings partition: its Engine, the batches it handed to
+// the sink that are not acknowledged yet, and the partition's commit mark.
+// One goroutine (run) does all of the work; the poll loop hands it records,
+// the router hands it updates, and the sink's acknowledgements wake it.
+//
+// At-least-once: each batch of records (and each broadcast update or tick
+// that emitted events) is a batch with a count of outstanding
+// acknowledgements. Batches complete in any order but are retired in order;
+// the offset after the last record of the longest completed prefix is
+// marked for commit. A batch whose event or dead letter failed stops the
+// worker and the processor: nothing past it is ever marked.
+type worker struct {
+	p    *Processor
+	cl   *kgo.Client // group client: marks and pause/resume
+	part int32
+	tps  map[string][]int32 // this partition, for pause and resume
+
+	records chan []*kgo.Record
+	inbox   chan tableUpdate
+	acked   chan struct{} // a batch completed
+	stop    chan struct{} // closed by the owner to stop the worker
+	done    chan struct{} // closed when run returns
+	lost    atomic.Bool   // set before stop: do not wait for acks, do not mark
+
+	flow     sync.Mutex // guards buffered and paused
+	buffered int        // records handed over and not yet processed
+	paused   bool
+
+	// Owned by the run goroutine.
+	eng    *Engine
+	ping   CarPing
+	cur    *batch   // the batch being built, nil until it hands something to the sink
+	queue  []*batch // batches handed over, oldest first
+	tally  tally
+	now    int64 // the clock read of the current batch, Unix ms
+	logDLQ limiter
+	err    error
+}
+
+func newWorker(p *Processor, cl *kgo.Client, part int32) *worker {
+	return &worker{
+		p:       p,
+		cl:      cl,
+		part:    part,
+		tps:     map[string][]int32{p.cfg.Topics.CarPings: {part}},
+		records: make(chan []*kgo.Record, recordsQueue),
+		inbox:   make(chan tableUpdate, inboxSize),
+		acked:   make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// run is the worker's goroutine: it waits for its snapshot of the broadcast
+// tables, then processes records, updates and ticks until stopped. On stop it
+// waits (within ShutdownTimeout) for the acknowledgements of everything it
+// emitted and marks the offsets they cover.
+func (w *worker) run() {
+	defer close(w.done)
+	eng, err := NewEngine(w.p.cfg.Engine)
+	if err != nil {
+		w.p.fail(fmt.Errorf("cannot start the engine of %s partition %d: %w", w.p.cfg.Topics.CarPings, w.part, err))
+		return
+	}
+	w.eng = eng
+	defer eng.Close()
+
+	select {
+	case u := <-w.inbox: // the router always sends the snapshot first
+		w.apply(&u)
+	case <-w.stop:
+		return
+	}
+	tick := time.NewTicker(w.p.cfg.TickInterval)
+	defer tick.Stop()
+	for w.err == nil {
+		select {
+		case <-w.stop:
+			w.finish()
+			return
+		case recs := <-w.records:
+			w.applyPending() // window updates that came before these records first
+			w.process(recs)
+		case u := <-w.inbox:
+			w.apply(&u)
+		case <-tick.C:
+			w.tick()
+		case <-w.acked:
+			w.advance()
+		}
+	}
+}
+
+// process applies one polled batch of car pings: one clock read, then per
+// record size check, decode, engine; the events go to the sink.
+func (w *worker) process(recs []*kgo.Record) {
+	now := w.p.now()
+	w.now = now
+	max := w.p.cfg.MaxRecordBytes
+	for _, rec := range recs {
+		if err := CheckRecordSize(rec.Value, max); err != nil {
+			w.deadLetter(now, rec, err)
+			continue
+		}
+		if err := DecodeCarPing(&w.ping, rec.Value); err != nil {
+			w.deadLetter(now, rec, fmt.Errorf("cannot decode car ping: %w", err))
+			continue
+		}
+		w.tally.outcome(w.eng.CarPing(now, &w.ping))
+	}
+	w.emit()
+	w.seal(recs[len(recs)-1])
+	w.p.counters.flush(inCarPings, &w.tally)
+	w.drained(len(recs))
+}
+
+// applyPending applies the updates waiting in the inbox.
+func (w *worker) applyPending() {
+	for {
+		select {
+		case u := <-w.inbox:
+			w.apply(&u)
+		default:
+			return
+		}
+	}
+}
+
+// apply applies one broadcast update. The router has counted the record.
+func (w *worker) apply(u *tableUpdate) {
+	now := w.p.now()
+	w.now = now
+	switch u.kind {
+	case updSnapshot:
+		for _, win := range u.snap.windows {
+			w.eng.PutWindow(now, win)
+		}
+		for _, rt := range u.snap.routes {
+			w.eng.PutRoute(now, rt)
+		}
+		for i := range u.snap.couriers {
+			w.eng.CourierPing(now, &u.snap.couriers[i])
+		}
+	case updPutWindow:
+		w.eng.PutWindow(now, u.window)
+	case updDeleteWindow:
+		w.eng.DeleteWindow(now, u.id)
+	case updPutRoute:
+		w.eng.PutRoute(now, u.route)
+	case updDeleteRoute:
+		w.eng.DeleteRoute(now, u.id)
+	case updCourier:
+		w.eng.CourierPing(now, &u.courier)
+	}
+	w.emit()
+	w.seal(nil)
+	w.p.counters.flush(inCarPings, &w.tally)
+}
+
+// tick fires the engine's due timers, and fails the processor when the
+// oldest outstanding batch has waited for acknowledgements longer than
+// ProduceTimeout.
+func (w *worker) tick() {
+	w.now = w.p.now()
+	w.eng.Tick(w.now)
+	w.emit()
+	w.seal(nil)
+	w.p.counters.flush(inCarPings, &w.tally)
+	if w.err == nil && len(w.queue) > 0 {
+		if b := w.queue[0]; b.pending.Load() != 0 && w.now-b.created > w.p.cfg.ProduceTimeout.Milliseconds() {
+			w.err = fmt.Errorf("no acknowledgement from the broker for output of %s partition %d within produce_timeout (%v); offsets were not committed past it: check the broker and the topics %s and %s, then restart",
+				w.p.cfg.Topics.CarPings, w.part, w.p.cfg.ProduceTimeout, w.p.cfg.Topics.Events, w.p.cfg.Topics.DLQ)
+			w.p.fail(w.err)
+		}
+	}
+}
+
+// deadLetter sends rec to the dead-letter topic as part of the current
+// batch and counts it.
+func (w *worker) deadLetter(now int64, rec *kgo.Record, err error) {
+	reason := dlqOther
+	var de *DecodeError
+	if errors.As(err, &de) {
+		reason = de.Reason
+	}
+	w.tally.deadLettered(reason)
+	b := w.batch()
+	b.pending.Add(1)
+	w.p.sink.DeadLetter(w.p.produceCtx, rec, err, b.deadLetterAck())
+	if w.logDLQ.allow(now) {
+		args := []any{"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "reason", reason}
+		if de != nil && de.Field != "" {
+			args = append(args, "field", de.Field)
+		}
+		w.p.log.Warn("dead-lettered a car ping (further ones are logged at most every 10s)", args...)
+	}
+}
+
+// emit hands the engine's events to the sink as part of the current batch.
+func (w *worker) emit() {
+	evs := w.eng.Events()
+	if len(evs) == 0 {
+		return
+	}
+	b := w.batch()
+	b.pending.Add(int32(len(evs)))
+	ack := b.eventAck()
+	for i := range evs {
+		if t := evs[i].Type; t < numEventTypes {
+			w.tally.events[t]++
+		}
+		w.p.sink.Event(w.p.produceCtx, &evs[i], ack)
+	}
+	w.eng.ResetEvents()
+}
+
+// batch returns the batch being built, starting one if needed.
+func (w *worker) batch() *batch {
+	if w.cur == nil {
+		w.cur = &batch{w: w, created: w.now}
+		w.cur.pending.Store(1) // the worker's own reference, dropped by seal
+	}
+	return w.cur
+}
+
+// seal ends the current batch; last is the last record it covers (nil for an
+// update or a tick). A batch that handed nothing to the sink needs no
+// acknowledgement: its offset is marked at once unless earlier batches are
+// still outstanding.
+func (w *worker) seal(last *kgo.Record) {
+	b := w.cur
+	w.cur = nil
+	if b == nil {
+		switch {
+		case last == nil:
+		case len(w.queue) == 0:
+			w.cl.MarkCommitRecords(last)
+		default:
+			w.queue = append(w.queue, &batch{w: w, last: last}) // complete already
+		}
+		return
+	}
+	b.last = last
+	w.queue = append(w.queue, b)
+	b.release()
+	w.advance()
+}
+
+// advance retires the completed batches at the head of the queue and marks
+// the offset after the last record they cover.
+func (w *worker) advance() {
+	var last *kgo.Record
+	n := 0
+	for _, b := range w.queue {
+		if b.pending.Load() != 0 {
+			break
+		}
+		if err := b.failure(); err != nil {
+			w.err = err
+			w.p.fail(err)
+			break
+		}
+		if b.last != nil {
+			last = b.last
+		}
+		n++
+	}
+	if n > 0 {
+		k := copy(w.queue, w.queue[n:])
+		clear(w.queue[k:])
+		w.queue = w.queue[:k]
+	}
+	if last != nil {
+		w.cl.MarkCommitRecords(last)
+	}
+}
+
+// finish waits, within ShutdownTimeout, until every batch is acknowledged
+// and marked. A lost partition is not waited for: it cannot be committed.
+func (w *worker) finish() {
+	if w.lost.Load() {
+		return
+	}
+	w.advance()
+	if len(w.queue) == 0 || w.err != nil {
+		return
+	}
+	deadline := time.NewTimer(w.p.cfg.ShutdownTimeout)
+	defer deadline.Stop()
+	for len(w.queue) > 0 && w.err == nil {
+		select {
+		case <-w.acked:
+			w.advance()
+		case <-deadline.C:
+			w.p.log.Warn("stopped waiting for acknowledgements; later records of the partition will be processed again",
+				"topic", w.p.cfg.Topics.CarPings, "partition", w.part, "batches", len(w.queue), "after", w.p.cfg.ShutdownTimeout)
+			return
+		}
+	}
+}
+
+// enqueue hands a polled batch to the worker; it is called by the poll loop
+// only. The partition is paused when the worker holds MaxBufferedRecords
+// records or its queue is nearly full, so the send does not block for long.
+func (w *worker) enqueue(stop <-chan struct{}, recs []*kgo.Record) {
+	w.flow.Lock()
+	w.buffered += len(recs)
+	if !w.paused && (w.buffered >= w.p.cfg.MaxBufferedRecords || len(w.records) >= cap(w.records)-1) {
+		w.paused = true
+		w.cl.PauseFetchPartitions(w.tps)
+	}
+	w.flow.Unlock()
+	select {
+	case w.records <- recs:
+	case <-w.done:
+	case <-stop:
+	}
+}
+
+// drained tells the flow control that n records were processed, resuming
+// the partition once half of the buffer is free.
+func (w *worker) drained(n int) {
+	w.flow.Lock()
+	w.buffered -= n
+	if w.paused && w.buffered <= w.p.cfg.MaxBufferedRecords/2 && len(w.records) <= cap(w.records)/2 {
+		w.paused = false
+		w.cl.ResumeFetchPartitions(w.tps)
+	}
+	w.flow.Unlock()
+}
+
+// batch is one unit of acknowledgement: the events and dead letters a batch
+// of records, an update or a tick handed to the sink.
+type batch struct {
+	w       *worker
+	last    *kgo.Record // last input record covered; nil for updates and ticks
+	created int64       // Unix ms
+	pending atomic.Int32
+	failed  atomic.Pointer[error]
+	evAck   func(error)
+	dlqAck  func(error)
+}
+
+func (b *batch) eventAck() func(error) {
+	if b.evAck == nil {
+		b.evAck = b.eventAcked
+	}
+	return b.evAck
+}
+
+func (b *batch) deadLetterAck() func(error) {
+	if b.dlqAck == nil {
+		b.dlqAck = b.deadLetterAcked
+	}
+	return b.dlqAck
+}
+
+// eventAcked and deadLetterAcked are called by the sink, from its delivery
+// goroutine: they only count and signal.
+func (b *batch) eventAcked(err error) {
+	c := b.w.p.counters
+	if err != nil {
+		c.produceErrors[outEvents].Add(1)
+		b.fail(b.w.p.cfg.Topics.Events, err)
+	} else {
+		c.eventsAcked.Add(1)
+	}
+	b.release()
+}
+
+func (b *batch) deadLetterAcked(err error) {
+	c := b.w.p.counters
+	if err != nil {
+		c.produceErrors[outDLQ].Add(1)
+		b.fail(b.w.p.cfg.Topics.DLQ, err)
+	} else {
+		c.deadLettersAckd.Add(1)
+	}
+	b.release()
+}
+
+func (b *batch) fail(topic string, err error) {
+	w := b.w
+	e := fmt.Errorf("cannot produce to %s for %s partition %d: %w; offsets were not committed past the records that caused it: check that the topic exists and the broker accepts writes, then restart (those records are processed again)",
+		topic, w.p.cfg.Topics.CarPings, w.part, err)
+	b.failed.CompareAndSwap(nil, &e)
+}
+
+func (b *batch) failure() error {
+	if e := b.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// release drops one reference; the last one wakes the worker.
+func (b *batch) release() {
+	if b.pending.Add(-1) == 0 {
+		select {
+		case b.w.acked <- struct{}{}:
+		default:
+		}
+	}
+}

@@ -1,0 +1,418 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The broadcast tables: every instance reads all of dispatch.windows and
+// dispatch.routes (from the start) and the courier pings of the last
+// CourierLookback, like a Kafka Streams GlobalKTable. One goroutine, the
+// router, owns them: it decodes and counts these records, keeps every
+// window, route and last courier position, and feeds the partition workers.
+//
+// Routing rules:
+//   - A window goes only to the worker that owns the car-pings partition
+//     its VIN hashes to (keyPartition); windows of partitions not owned now
+//     stay with the router and are handed over on assignment.
+//   - Routes and accepted courier positions go to every worker.
+//   - A new worker first gets a snapshot: its windows, all routes, all
+//     courier positions; afterwards it gets every change, in order.
+//
+// Counting (once per instance, here): a window is applied when stored,
+// filtered window_expired when its end has passed on arrival, a tombstone of
+// an unknown window is filtered unknown_window; a route or route tombstone
+// is applied; a courier ping is filtered no_route (its courier has no
+// route), accuracy, null_island, future, stale or duplicate, the same
+// reasons and order as the engine applies to car pings, else applied.
+
+// updateKind says what an update carries.
+type updateKind uint8
+
+const (
+	updSnapshot updateKind = iota + 1
+	updPutWindow
+	updDeleteWindow
+	updPutRoute
+	updDeleteRoute
+	updCourier
+)
+
+// tableUpdate is one message from the router to a partition worker. Windows and
+// routes are shared and never modified once sent.
+type tableUpdate struct {
+	kind    updateKind
+	id      string // window id or courier id of a delete
+	window  *Window
+	route   *Route
+	courier CourierPing
+	snap    *tableSnapshot
+}
+
+// tableSnapshot is what a new partition worker starts from.
+type tableSnapshot struct {
+	windows  []*Window
+	routes   []*Route
+	couriers []CourierPing
+}
+
+// storedWindow is a window and the car-pings partition its VIN hashes to.
+type storedWindow struct {
+	w    *Window
+	part int32
+}
+
+// routerCtl asks the router to start or stop feeding a worker.
+type routerCtl struct {
+	register   *worker
+	unregister *worker
+	nparts     int32 // when > 0: the car-pings topic now has this many partitions
+}
+
+// tp names a topic partition.
+type tp struct {
+	topic string
+	part  int32
+}
+
+// router owns the broadcast tables; see the comment at the top of the file.
+type router struct {
+	p *Processor
+
+	windows  map[string]storedWindow
+	routes   map[string]*Route
+	couriers map[string]CourierPing
+	workers  map[int32]*worker
+	nparts   int32
+
+	fetches chan kgo.Fetches
+	ctl     chan routerCtl
+
+	// pending holds the windows and routes partitions whose end offset at
+	// startup has not been reached yet; loaded is closed when it empties.
+	pending map[tp]int64
+	loaded  chan struct{}
+
+	courier CourierPing // decode buffer
+	tallies [numInputs]tally
+	dlqAck  func(error)
+	logDLQ  limiter
+	logFtch limiter
+}
+
+func newRouter(p *Processor, nparts int32, pending map[tp]int64) *router {
+	r := &router{
+		p:        p,
+		windows:  make(map[string]storedWindow),
+		routes:   make(map[string]*Route),
+		couriers: make(map[string]CourierPing),
+		workers:  make(map[int32]*worker),
+		nparts:   nparts,
+		fetches:  make(chan kgo.Fetches, 1),
+		ctl:      make(chan routerCtl),
+		pending:  pending,
+		loaded:   make(chan struct{}),
+	}
+	r.dlqAck = r.deadLetterAcked
+	if len(pending) == 0 {
+		close(r.loaded)
+	}
+	return r
+}
+
+// fetch polls the broadcast client and hands its fetches to the router. It
+// returns when ctx is done or the client is closed.
+func (r *router) fetch(ctx context.Context, cl *kgo.Client) {
+	for {
+		fs := cl.PollFetches(ctx)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			return
+		}
+		select {
+		case r.fetches <- fs:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// run is the router's loop. It returns when ctx is done.
+func (r *router) run(ctx context.Context) {
+	purge := time.NewTicker(time.Minute)
+	defer purge.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case fs := <-r.fetches:
+			r.apply(ctx, fs)
+		case c := <-r.ctl:
+			r.control(ctx, c)
+		case <-purge.C:
+			r.purge(r.p.now())
+		}
+	}
+}
+
+// control registers or unregisters a worker.
+func (r *router) control(ctx context.Context, c routerCtl) {
+	if c.nparts > 0 && c.nparts != r.nparts {
+		r.nparts = c.nparts
+		for id, sw := range r.windows {
+			sw.part = keyPartition(sw.w.VIN, r.nparts)
+			r.windows[id] = sw
+		}
+	}
+	if w := c.unregister; w != nil && r.workers[w.part] == w {
+		delete(r.workers, w.part)
+	}
+	if w := c.register; w != nil {
+		r.workers[w.part] = w
+		snap := &tableSnapshot{
+			routes:   make([]*Route, 0, len(r.routes)),
+			couriers: make([]CourierPing, 0, len(r.couriers)),
+		}
+		for _, sw := range r.windows {
+			if sw.part == w.part {
+				snap.windows = append(snap.windows, sw.w)
+			}
+		}
+		for _, rt := range r.routes {
+			snap.routes = append(snap.routes, rt)
+		}
+		for _, cp := range r.couriers {
+			snap.couriers = append(snap.couriers, cp)
+		}
+		r.send(ctx, w, tableUpdate{kind: updSnapshot, snap: snap})
+	}
+}
+
+// send hands u to w unless w has stopped.
+func (r *router) send(ctx context.Context, w *worker, u tableUpdate) {
+	select {
+	case w.inbox <- u:
+	case <-w.done:
+	case <-ctx.Done():
+	}
+}
+
+// broadcast hands u to every worker.
+func (r *router) broadcast(ctx context.Context, u tableUpdate) {
+	for _, w := range r.workers {
+		r.send(ctx, w, u)
+	}
+}
+
+// apply decodes, counts and routes the records of one poll.
+func (r *router) apply(ctx context.Context, fs kgo.Fetches) {
+	t := &r.p.cfg.Topics
+	now := r.p.now()
+	fs.EachError(func(topic string, part int32, err error) {
+		if r.logFtch.allow(now) {
+			r.p.log.Warn("cannot fetch broadcast topic", "topic", topic, "partition", part, "err", err)
+		}
+	})
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		switch fp.Topic {
+		case t.Windows:
+			for _, rec := range fp.Records {
+				r.window(ctx, now, rec)
+			}
+		case t.Routes:
+			for _, rec := range fp.Records {
+				r.route(ctx, now, rec)
+			}
+		case t.CourierPings:
+			for _, rec := range fp.Records {
+				r.courierPing(ctx, now, rec)
+			}
+		}
+		if len(r.pending) > 0 {
+			key := tp{fp.Topic, fp.Partition}
+			if end, ok := r.pending[key]; ok && fp.Records[len(fp.Records)-1].Offset+1 >= end {
+				delete(r.pending, key)
+				if len(r.pending) == 0 {
+					close(r.loaded)
+				}
+			}
+		}
+	})
+	for in := range r.tallies {
+		r.p.counters.flush(in, &r.tallies[in])
+	}
+}
+
+// deadLetter sends rec to the dead-letter topic and counts it.
+func (r *router) deadLetter(ctx context.Context, in int, now int64, rec *kgo.Record, err error) {
+	reason := dlqOther
+	var de *DecodeError
+	if errors.As(err, &de) {
+		reason = de.Reason
+	}
+	r.tallies[in].deadLettered(reason)
+	r.p.sink.DeadLetter(r.p.produceCtx, rec, err, r.dlqAck)
+	if r.logDLQ.allow(now) {
+		args := []any{"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "reason", reason}
+		if de != nil && de.Field != "" {
+			args = append(args, "field", de.Field)
+		}
+		r.p.log.Warn("dead-lettered a broadcast record (further ones are logged at most every 10s)", args...)
+	}
+}
+
+// deadLetterAcked is the ack of the router's dead letters: a failure is
+// fatal, as the record was counted as dead-lettered.
+func (r *router) deadLetterAcked(err error) {
+	c := r.p.counters
+	if err != nil {
+		c.produceErrors[outDLQ].Add(1)
+		r.p.fail(fmt.Errorf("cannot produce a dead letter to %s: %w; check that the topic exists and the broker accepts writes, then restart", r.p.cfg.Topics.DLQ, err))
+		return
+	}
+	c.deadLettersAckd.Add(1)
+}
+
+func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
+	tl := &r.tallies[inWindows]
+	if len(rec.Value) == 0 { // tombstone: the window is cancelled
+		id := string(rec.Key)
+		sw, ok := r.windows[id]
+		if !ok {
+			tl.outcome(FilterUnknownWindow)
+			return
+		}
+		delete(r.windows, id)
+		if w := r.workers[sw.part]; w != nil {
+			r.send(ctx, w, tableUpdate{kind: updDeleteWindow, id: id})
+		}
+		tl.outcome(Applied)
+		return
+	}
+	if err := CheckRecordSize(rec.Value, r.p.cfg.MaxRecordBytes); err != nil {
+		r.deadLetter(ctx, inWindows, now, rec, err)
+		return
+	}
+	w := new(Window)
+	if err := DecodeWindow(w, rec.Value); err != nil {
+		r.deadLetter(ctx, inWindows, now, rec, fmt.Errorf("cannot decode window: %w", err))
+		return
+	}
+	old, known := r.windows[w.ID]
+	if !known && w.End <= now {
+		tl.outcome(FilterWindowExpired)
+		return
+	}
+	part := keyPartition(w.VIN, r.nparts)
+	r.windows[w.ID] = storedWindow{w: w, part: part}
+	if known && old.part != part {
+		// The window moved to another car: its old owner cancels it.
+		if ow := r.workers[old.part]; ow != nil {
+			r.send(ctx, ow, tableUpdate{kind: updDeleteWindow, id: w.ID})
+		}
+	}
+	if ow := r.workers[part]; ow != nil {
+		r.send(ctx, ow, tableUpdate{kind: updPutWindow, window: w})
+	}
+	tl.outcome(Applied)
+}
+
+func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
+	tl := &r.tallies[inRoutes]
+	if len(rec.Value) == 0 { // tombstone: the route is withdrawn
+		id := string(rec.Key)
+		delete(r.routes, id)
+		r.broadcast(ctx, tableUpdate{kind: updDeleteRoute, id: id})
+		tl.outcome(Applied)
+		return
+	}
+	if err := CheckRecordSize(rec.Value, r.p.cfg.MaxRecordBytes); err != nil {
+		r.deadLetter(ctx, inRoutes, now, rec, err)
+		return
+	}
+	rt := new(Route)
+	if err := DecodeRoute(rt, rec.Value); err != nil {
+		r.deadLetter(ctx, inRoutes, now, rec, fmt.Errorf("cannot decode route: %w", err))
+		return
+	}
+	r.routes[rt.CourierID] = rt
+	r.broadcast(ctx, tableUpdate{kind: updPutRoute, route: rt})
+	tl.outcome(Applied)
+}
+
+func (r *router) courierPing(ctx context.Context, now int64, rec *kgo.Record) {
+	tl := &r.tallies[inCourierPings]
+	if err := CheckRecordSize(rec.Value, r.p.cfg.MaxRecordBytes); err != nil {
+		r.deadLetter(ctx, inCourierPings, now, rec, err)
+		return
+	}
+	cp := &r.courier
+	if err := DecodeCourierPing(cp, rec.Value); err != nil {
+		r.deadLetter(ctx, inCourierPings, now, rec, fmt.Errorf("cannot decode courier ping: %w", err))
+		return
+	}
+	if reason := r.filterCourier(now, cp); reason != Applied {
+		tl.outcome(reason)
+		return
+	}
+	r.couriers[cp.CourierID] = *cp
+	r.broadcast(ctx, tableUpdate{kind: updCourier, courier: *cp})
+	tl.outcome(Applied)
+}
+
+// filterCourier applies the router's courier filter; see the top of the
+// file.
+func (r *router) filterCourier(now int64, cp *CourierPing) Reason {
+	cfg := &r.p.cfg.Engine
+	if _, ok := r.routes[cp.CourierID]; !ok {
+		return FilterNoRoute
+	}
+	if cp.HasAccuracy && cp.AccuracyM > cfg.MaxAccuracyM {
+		return FilterAccuracy
+	}
+	if cp.Lat == 0 && cp.Lng == 0 {
+		return FilterNullIsland
+	}
+	if cp.TS > now+cfg.FutureSkew.Milliseconds() {
+		return FilterFuture
+	}
+	if last, ok := r.couriers[cp.CourierID]; ok {
+		switch {
+		case cp.TS == last.TS && cp.Lat == last.Lat && cp.Lng == last.Lng:
+			return FilterDuplicate
+		case cp.TS <= last.TS:
+			return FilterStale
+		}
+	}
+	return Applied
+}
+
+// purge drops the windows that have ended: they are never handed to a new
+// worker (an engine that had them closed them on its own timers).
+func (r *router) purge(now int64) {
+	for id, sw := range r.windows {
+		if sw.w.End <= now {
+			delete(r.windows, id)
+		}
+	}
+}
+
+// limiter lets a log line through at most once per interval of the caller's
+// clock (Unix ms). It is used by one goroutine.
+type limiter struct{ next int64 }
+
+const logEvery = 10 * time.Second
+
+func (l *limiter) allow(now int64) bool {
+	if now < l.next {
+		return false
+	}
+	l.next = now + logEvery.Milliseconds()
+	return true
+}
