@@ -184,7 +184,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	case <-r.loaded:
 	case <-runCtx.Done():
 		stopBroadcast()
-		return p.exitErr(ctx, nil)
+		return p.exitErr(nil)
 	}
 	p.loaded.Store(true)
 	p.log.Info("broadcast tables loaded; joining the consumer group", "group", cfg.Group, "topic", cfg.Topics.CarPings)
@@ -207,11 +207,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.sink.Flush(stopCtx); err != nil && commitErr == nil {
 		commitErr = fmt.Errorf("cannot flush the sink on stop: %w", err)
 	}
-	return p.exitErr(ctx, commitErr)
+	return p.exitErr(commitErr)
 }
 
 // exitErr is Run's result: the fatal error if there was one, else err.
-func (p *Processor) exitErr(ctx context.Context, err error) error {
+func (p *Processor) exitErr(err error) error {
 	if f := p.failure(); f != nil {
 		return f
 	}

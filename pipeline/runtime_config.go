@@ -86,6 +86,17 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("group is empty: set a consumer group id"))
 	}
 	errs = append(errs, c.Topics.Validate(), c.Engine.Validate())
+	seen := map[string]string{}
+	for _, f := range []struct{ name, v string }{
+		{"car_pings", c.Topics.CarPings}, {"courier_pings", c.Topics.CourierPings},
+		{"windows", c.Topics.Windows}, {"routes", c.Topics.Routes},
+		{"events", c.Topics.Events}, {"dlq", c.Topics.DLQ}, {"state", c.Topics.State},
+	} {
+		if other, dup := seen[f.v]; dup && f.v != "" {
+			errs = append(errs, fmt.Errorf("topics.%s and topics.%s are both %q: every topic must be distinct", other, f.name, f.v))
+		}
+		seen[f.v] = f.name
+	}
 	if c.MaxRecordBytes < 1<<10 || c.MaxRecordBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("max_record_bytes %d out of range: use 1 KiB..16 MiB", c.MaxRecordBytes))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -660,5 +661,126 @@ func TestNewProcessorRejects(t *testing.T) {
 		if _, err := pipeline.NewProcessor(tc.cfg, tc.opts); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
+	}
+}
+
+func TestProcessorFlowControl(t *testing.T) {
+	// A buffer of one record per partition: the partition is paused and
+	// resumed over and over, and every record is still processed once.
+	e := newEnv(t, 1)
+	clk := newClock(t0)
+	const n = 300
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		vin := fmt.Sprintf("WAUZZZ4G0FN%06d", i%7)
+		recs = append(recs, rec(e.topics.CarPings, vin, parkedPing(vin, t0.Add(time.Duration(i)*time.Second))))
+	}
+	e.produce(recs...)
+	cfg := e.config("flow")
+	cfg.MaxBufferedRecords = 1
+	cfg.MaxPollRecords = 7
+	r := e.start(cfg, clk)
+	waitFor(t, "every record consumed", func() bool { return r.p.Snapshot().CarPings.Consumed == n })
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	s := r.p.Snapshot()
+	checkInvariant(t, s)
+	if s.CarPings.Consumed != n {
+		t.Fatalf("consumed %d, want %d", s.CarPings.Consumed, n)
+	}
+	e.checkCommitted("flow", e.topics.CarPings)
+}
+
+func TestProcessorRevokeCommits(t *testing.T) {
+	// Records processed by the first member before a second joins are
+	// committed when their partitions are revoked: the second member does
+	// not process them again.
+	e := newEnv(t, 4)
+	clk := newClock(t0)
+	cfg := e.config("revoke")
+	const n = 40
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		vin := fmt.Sprintf("WAUZZZ4G0FN%06d", i)
+		recs = append(recs, rec(e.topics.CarPings, vin, parkedPing(vin, t0)))
+	}
+	e.produce(recs...)
+	a := e.start(cfg, clk)
+	waitFor(t, "first member consumed everything", func() bool { return a.p.Snapshot().CarPings.Consumed == n })
+	b := e.start(cfg, clk)
+	waitFor(t, "partitions split", func() bool {
+		sa, sb := a.p.Snapshot(), b.p.Snapshot()
+		return sb.Ready && sa.Partitions == 2 && sb.Partitions == 2
+	})
+	more := e.produce(rec(e.topics.CarPings, "X", parkedPing("X", t0)), rec(e.topics.CarPings, "Y", parkedPing("Y", t0)),
+		rec(e.topics.CarPings, "Z", parkedPing("Z", t0)), rec(e.topics.CarPings, "W", parkedPing("W", t0)))
+	waitFor(t, "the new records", func() bool {
+		return a.p.Snapshot().CarPings.Consumed+b.p.Snapshot().CarPings.Consumed == n+uint64(len(more))
+	})
+	for _, r := range []*running{b, a} {
+		if err := r.shutdown(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := a.p.Snapshot().CarPings.Consumed + b.p.Snapshot().CarPings.Consumed; got != n+uint64(len(more)) {
+		t.Fatalf("consumed %d in all, want %d: records were processed twice", got, n+len(more))
+	}
+	e.checkCommitted("revoke", e.topics.CarPings)
+}
+
+func TestProcessorProduceFailureIsFatal(t *testing.T) {
+	// The events topic does not exist: the events of a car ping cannot be
+	// produced. Run stops with an error that says what to do, and the car
+	// ping's offset is not committed.
+	topics := pipeline.DefaultTopics()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1,
+		topics.CarPings, topics.CourierPings, topics.Windows, topics.Routes, topics.DLQ, topics.State))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	e := &env{t: t, cluster: c, topics: topics, addrs: c.ListenAddrs(), prod: prod, adm: kadm.NewClient(prod)}
+	const vin = "WAUZZZ4G0FN000001"
+	e.produce(rec(topics.Windows, "W-1", window("W-1", vin)), rec(topics.CarPings, vin, parkedPing(vin, t0)))
+
+	cfg := e.config("fatal")
+	k, err := sink.NewKafka(sink.KafkaConfigFrom(cfg), kgo.UnknownTopicRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close(time.Second)
+	p, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: k, Clock: newClock(t0).now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(testDeadline):
+		t.Fatal("Run did not stop on a produce failure")
+	}
+	if err == nil || !strings.Contains(err.Error(), "cannot produce to "+topics.Events) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Run = %v, want a produce error that says what to do", err)
+	}
+	s := p.Snapshot()
+	checkInvariant(t, s)
+	if s.ProduceErrors == 0 {
+		t.Error("no produce error counted")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	committed, err := e.adm.FetchOffsets(ctx, "fatal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := committed.Lookup(topics.CarPings, 0); ok && o.At > 0 {
+		t.Fatalf("committed offset %d past a record whose events failed", o.At)
 	}
 }
