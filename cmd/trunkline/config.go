@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/trunkline/trunkline/pipeline"
+)
+
+// Environment variables that override the configuration file.
+const (
+	envBrokers  = "TRUNKLINE_BROKERS"   // comma-separated host:port list
+	envGrantKey = "TRUNKLINE_GRANT_KEY" // grant signing key, 16 bytes or more
+)
+
+// shutdownTimeout bounds a command's whole shutdown: every part stops
+// within it, in reverse order of start.
+const shutdownTimeout = 4 * time.Second
+
+// Config is the binary's configuration: the processor's settings at the top
+// level, plus the sections only the binary uses. configs/trunkline.yaml
+// holds and documents every default.
+type Config struct {
+	pipeline.Config `yaml:",inline"`
+
+	HTTP   HTTPConfig   `yaml:"http"`
+	Log    LogConfig    `yaml:"log"`
+	Broker BrokerConfig `yaml:"broker"`
+	Sim    SimConfig    `yaml:"sim"`
+}
+
+// LogConfig is the log section of the configuration.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// defaultConfig returns the compiled-in defaults, which configs/trunkline.yaml
+// repeats and documents.
+func defaultConfig() Config {
+	return Config{
+		Config: pipeline.DefaultConfig(),
+		HTTP:   HTTPConfig{Addr: "127.0.0.1:8080"},
+		Log:    LogConfig{Level: "info", Format: "text"},
+		Broker: BrokerConfig{Listen: "127.0.0.1:9092", Partitions: 6},
+		Sim:    defaultSimConfig(),
+	}
+}
+
+// loadConfig returns the defaults, overlaid with the YAML file at path (when
+// path is not empty), overlaid with the environment. It does not validate:
+// flags still override the result.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("cannot read config: %w", err)
+		}
+		if err := decodeConfig(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("cannot load config %s: %w", path, err)
+		}
+	}
+	applyEnv(&cfg, getenv)
+	return cfg, nil
+}
+
+// decodeConfig overlays the YAML document data on cfg. Keys that are not
+// settings are rejected, so a misspelt key never passes silently.
+func decodeConfig(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// applyEnv overlays the environment on cfg.
+func applyEnv(cfg *Config, getenv func(string) string) {
+	if v := getenv(envBrokers); v != "" {
+		cfg.Brokers = hostPorts(v)
+	}
+	if v := getenv(envGrantKey); v != "" {
+		cfg.Engine.GrantKey = []byte(v)
+	}
+}
+
+// Validate checks every section and says which setting to fix.
+func (c Config) Validate() error {
+	errs := []error{c.Config.Validate(), c.Log.Validate(), c.Broker.Validate(), c.Sim.bench(c.Topics, false).Validate()}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("http.addr %q is not host:port: %w", c.HTTP.Addr, err))
+	}
+	return errors.Join(errs...)
+}
+
+// errNoGrantKey is why `run` refuses to start without a grant key.
+var errNoGrantKey = errors.New("no grant key: set " + envGrantKey + " to a random secret of 32 bytes or more, e.g. export " + envGrantKey + "=$(openssl rand -hex 32)")
+
+// Validate says which log setting to fix.
+func (c LogConfig) Validate() error {
+	var errs []error
+	if _, err := parseLevel(c.Level); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Format != "text" && c.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Format))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log.level %q: use debug, info, warn or error", s)
+}
+
+// newLogger returns the command's logger, writing to w.
+func newLogger(c LogConfig, w io.Writer) (*slog.Logger, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	level, _ := parseLevel(c.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// hostPorts splits a comma-separated broker list, dropping blanks.
+func hostPorts(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"gopkg.in/yaml.v3"
+
+	"github.com/trunkline/trunkline/pipeline"
+	"github.com/trunkline/trunkline/sink"
+)
+
+var runUsage = usage{
+	synopsis: "trunkline run --brokers HOST:PORT[,HOST:PORT] [--config FILE] [--group ID] [--http ADDR] [--check-config]",
+	about: `Runs the processor against any Kafka cluster: it consumes car pings in the
+consumer group (each instance owns the cars of its partitions) and courier
+pings, windows and routes in full, and writes delivery events, dead letters
+and its state changelog. Run N instances with the same --group to share the
+load.
+
+The grant signing key comes from TRUNKLINE_GRANT_KEY (16 bytes or more; 32
+random bytes recommended); run refuses to start without it.
+
+--check-config loads and validates the configuration (file, environment and
+flags, as run would), prints the effective settings without the key, and
+exits 0 when valid, 1 when not.
+
+Stops cleanly on SIGINT or SIGTERM: the operations endpoint first, then the
+processor drains, commits and closes its clients.`,
+	examples: `  export TRUNKLINE_GRANT_KEY=$(openssl rand -hex 32)
+  trunkline run --brokers 127.0.0.1:9092
+  trunkline run --brokers kafka-1:9092,kafka-2:9092 --group trunkline-eu --config prod.yaml --http :8080
+  trunkline run --config prod.yaml --check-config`,
+}
+
+func runRun(ctx context.Context, e *env, args []string) int {
+	d := defaultConfig()
+	fs := newFlagSet("run")
+	var (
+		configPath  = fs.String("config", "", "configuration `FILE` (YAML); the compiled-in defaults when empty")
+		brokers     = fs.String("brokers", "", "seed brokers `HOST:PORT[,HOST:PORT]` (default from config or "+envBrokers+")")
+		group       = fs.String("group", d.Group, "consumer group `ID`")
+		httpAddr    = fs.String("http", d.HTTP.Addr, "`ADDR` serving /metrics, /healthz, /readyz (port 0 picks a free port)")
+		checkConfig = fs.Bool("check-config", false, "validate the configuration, print it and exit (0 valid, 1 invalid)")
+	)
+	if done, code := parseFlags(e, fs, runUsage, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(e, fs, runUsage, "unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(*configPath, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "trunkline run: %v\n", err)
+		return exitFail
+	}
+	set := setFlags(fs)
+	if set["brokers"] {
+		cfg.Brokers = hostPorts(*brokers)
+	}
+	if set["group"] {
+		cfg.Group = *group
+	}
+	if set["http"] {
+		cfg.HTTP.Addr = *httpAddr
+	}
+	err = cfg.Validate()
+	if len(cfg.Engine.GrantKey) == 0 {
+		err = errors.Join(err, errNoGrantKey)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "trunkline run: invalid configuration: %v\n", err)
+		return exitFail
+	}
+	if *checkConfig {
+		out, err := yaml.Marshal(cfg)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "trunkline run: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(e.stdout, "# effective configuration (grant key set, not shown)\n%s", out)
+		fmt.Fprintln(e.stderr, "configuration is valid")
+		return exitOK
+	}
+	log, err := newLogger(cfg.Log, e.stderr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "trunkline run: %v\n", err)
+		return exitFail
+	}
+
+	reg := newRegistry()
+	st := &stopper{log: log}
+	proc, err := startProcessor(cfg, reg, log, e.now, st)
+	if err != nil {
+		log.Error("cannot start processor", "err", err)
+		st.stop(shutdownTimeout)
+		return exitFail
+	}
+	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, nil, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		st.stop(cfg.ShutdownTimeout)
+		return exitFail
+	}
+	st.add("http", hs.Shutdown)
+	log.Info("processor started", "brokers", cfg.Brokers, "group", cfg.Group)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "cause", context.Cause(ctx))
+	case <-proc.done:
+		runErr = proc.err
+		if runErr == nil {
+			runErr = errors.New("processor stopped unexpectedly")
+		}
+		log.Error("processor stopped", "err", runErr)
+	}
+	if err := st.stop(cfg.ShutdownTimeout + time.Second); err != nil || runErr != nil {
+		return exitFail
+	}
+	return exitOK
+}
+
+// runningProcessor is a processor running in its own goroutine.
+type runningProcessor struct {
+	*pipeline.Processor
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run has returned
+	err    error         // Run's result, set before done closes
+}
+
+// stop ends the processor's Run (it drains, commits and closes its clients)
+// and waits for it until ctx ends.
+func (p *runningProcessor) stop(ctx context.Context) error {
+	p.cancel()
+	if err := waitDone(ctx, p.done); err != nil {
+		return err
+	}
+	return p.err
+}
+
+// startProcessor starts the Kafka sink and the processor and registers
+// their stop functions with st.
+func startProcessor(cfg Config, reg prometheus.Registerer, log *slog.Logger, now func() time.Time, st *stopper) (*runningProcessor, error) {
+	snk, err := startKafkaSink(cfg, reg, st)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := pipeline.NewProcessor(cfg.Config, pipeline.Options{
+		Sink:       snk,
+		Registerer: reg,
+		Logger:     log,
+		Clock:      now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &runningProcessor{Processor: proc, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = ignoreCanceled(proc.Run(ctx))
+	}()
+	st.add("processor", p.stop)
+	return p, nil
+}
+
+// startKafkaSink creates the Kafka sink of events and dead letters and
+// registers its stop (flush, then close) with st.
+func startKafkaSink(cfg Config, reg prometheus.Registerer, st *stopper) (*sink.Kafka, error) {
+	k, err := sink.NewKafka(sink.KafkaConfigFrom(cfg.Config), kafkaClientOpts(cfg.Brokers, "trunkline-sink", reg)...)
+	if err != nil {
+		return nil, err
+	}
+	st.add("sink", func(ctx context.Context) error {
+		left := time.Second
+		if d, ok := ctx.Deadline(); ok {
+			left = time.Until(d)
+		}
+		return k.Close(max(left, 0))
+	})
+	return k, nil
+}
+
+// kafkaClientOpts returns the options every Kafka client of a command
+// takes: the seed brokers and franz-go's metrics under the given client id.
+func kafkaClientOpts(brokers []string, clientID string, reg prometheus.Registerer) []kgo.Opt {
+	m := kprom.NewMetrics("trunkline_kafka", kprom.Registerer(reg), kprom.WithClientLabel())
+	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID), kgo.WithHooks(m)}
+}
