@@ -143,8 +143,7 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
 	d := geo.DistanceM(w.def.Lat, w.def.Lng, c.anchorLat, c.anchorLng)
 	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(d <= w.def.RadiusM))
-	w.disk = geo.Disk(cell, e.diskK)
-	w.diskCell = cell
+	w.disk = geo.Disk(geo.Cell(c.anchorLat, c.anchorLng, e.proxRes), e.diskK)
 	if id, ok := e.courier[w.def.ID]; ok {
 		if f := e.couriers[id]; f != nil {
 			e.proximity(now, w, c, f, ts)

@@ -42,6 +42,7 @@ func (e *Engine) CourierPing(now int64, p *CourierPing) Reason {
 	}
 	f.ts, f.lat, f.lng = p.TS, p.Lat, p.Lng
 	f.cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+	f.proxCell = geo.Cell(p.Lat, p.Lng, e.proxRes)
 	e.courierNear(now, r, f, p.TS)
 	return Applied
 }
@@ -74,7 +75,7 @@ func (e *Engine) proximity(now int64, w *window, c *carState, f *courierFix, ts 
 		return
 	}
 	d := math.Inf(1)
-	if w.disk.Contains(f.cell) {
+	if w.disk.Contains(f.proxCell) {
 		d = geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
 	}
 	if w.arrived && d > e.cfg.DepartureRadiusM {

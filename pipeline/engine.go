@@ -43,6 +43,7 @@ import (
 // the last input, so an idle partition still closes its windows.
 type Engine struct {
 	cfg      EngineConfig
+	proxRes  int // H3 resolution of the courier proximity disks
 	diskK    int
 	store    *fastcache.Cache
 	windows  map[string]*window   // by window id
@@ -102,14 +103,14 @@ type window struct {
 	grant        *Grant // live grant, nil when none
 	grantCourier string
 	trunkOpened  bool // trunk opened under the live grant
-	disk         geo.CellSet
-	diskCell     int64
+	disk         geo.CellSet // proximity disk around the parked car
 }
 
 type courierFix struct {
 	ts       int64
 	lat, lng float64
-	cell     int64
+	cell     int64 // at the indexing resolution
+	proxCell int64 // at the proximity resolution
 }
 
 // NewEngine returns an engine with the given rules.
@@ -120,9 +121,17 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if len(cfg.GrantKey) == 0 {
 		return nil, errors.New("no grant key: set TRUNKLINE_GRANT_KEY to a random secret of 32 bytes or more")
 	}
+	// Proximity disks use the finest resolution at which the approach
+	// radius fits in a disk of radius 4 (61 cells): a few hundred bytes per
+	// parked car instead of hundreds of cells at the indexing resolution.
+	proxRes := cfg.H3Resolution
+	for proxRes > 0 && geo.DiskK(cfg.ApproachRadiusM, proxRes) > 4 {
+		proxRes--
+	}
 	return &Engine{
 		cfg:      cfg,
-		diskK:    geo.DiskK(cfg.ApproachRadiusM, cfg.H3Resolution),
+		proxRes:  proxRes,
+		diskK:    geo.DiskK(cfg.ApproachRadiusM, proxRes),
 		store:    fastcache.New(cfg.StoreBytes),
 		windows:  make(map[string]*window),
 		byVIN:    make(map[string][]*window),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/trunkline/trunkline/geo"
 )
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC).UnixMilli()
@@ -81,6 +83,53 @@ func BenchmarkEngineCarPing(b *testing.B) {
 				}
 				e.CarPing(p.TS, &p)
 				e.ResetEvents()
+			}
+		})
+	}
+}
+
+// TestCourierProximityEdges checks the H3 prefilter end to end: a courier
+// just inside the approach or arrival radius, in any direction, is seen; one
+// just outside is not.
+func TestCourierProximityEdges(t *testing.T) {
+	cfg := DefaultEngineConfig()
+	tests := []struct {
+		name     string
+		distM    float64
+		approach bool
+		arrive   bool
+	}{
+		{"inside arrival", cfg.ArrivalRadiusM - 1, true, true},
+		{"outside arrival", cfg.ArrivalRadiusM + 1, true, false},
+		{"inside approach", cfg.ApproachRadiusM - 1, true, false},
+		{"outside approach", cfg.ApproachRadiusM + 1, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for bearing := 0.0; bearing < 360; bearing += 15 {
+				e := benchEngine(t, 1)
+				vin := []byte(fmt.Sprintf("V%016d", 0))
+				if r := e.PutRoute(t0, &Route{CourierID: "C-1", Stops: []Stop{{WindowID: "W-000000"}}}); r != Applied {
+					t.Fatal(r)
+				}
+				p := CarPing{VIN: vin, TS: t0 + 1000, Lat: 48.1372, Lng: 11.5756, Trunk: TrunkClosed, LocationType: LocationLastParked}
+				if r := e.CarPing(p.TS, &p); r != Applied {
+					t.Fatal(r)
+				}
+				lat, lng := geo.Destination(p.Lat, p.Lng, bearing, tt.distM)
+				e.ResetEvents()
+				cp := CourierPing{CourierID: "C-1", TS: t0 + 2000, Lat: lat, Lng: lng}
+				if r := e.CourierPing(cp.TS, &cp); r != Applied {
+					t.Fatal(r)
+				}
+				var approach, arrive bool
+				for _, ev := range e.Events() {
+					approach = approach || ev.Type == EvCourierApproaching
+					arrive = arrive || ev.Type == EvCourierArrived
+				}
+				if approach != tt.approach || arrive != tt.arrive {
+					t.Errorf("bearing %v: approaching %v arrived %v, want %v %v", bearing, approach, arrive, tt.approach, tt.arrive)
+				}
 			}
 		})
 	}
