@@ -102,7 +102,7 @@ type window struct {
 	grantSeq     uint32
 	grant        *Grant // live grant, nil when none
 	grantCourier string
-	trunkOpened  bool // trunk opened under the live grant
+	trunkOpened  bool        // trunk opened under the live grant
 	disk         geo.CellSet // proximity disk around the parked car
 }
 
