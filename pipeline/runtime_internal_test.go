@@ -1,0 +1,138 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ackSink acknowledges every record at once.
+type ackSink struct{}
+
+func (ackSink) Event(_ context.Context, _ *Event, ack func(error))                    { ack(nil) }
+func (ackSink) DeadLetter(_ context.Context, _ *kgo.Record, _ error, ack func(error)) { ack(nil) }
+func (ackSink) Flush(context.Context) error                                           { return nil }
+
+// benchBatch is a batch of car pings and the clock of the worker that
+// processes it.
+type benchBatch struct {
+	recs  []*kgo.Record
+	clock *int64 // Unix ms
+}
+
+// next moves the batch and the clock 100 s on: every ping is a new fix.
+func (b *benchBatch) next() {
+	shift(b.recs, 100_000)
+	*b.clock += 100_000
+}
+
+// newBenchWorker returns a worker whose engine owns one open window, with a
+// client that is never connected: it has no group, so marks are no-ops.
+func newBenchWorker(tb testing.TB) (*worker, *benchBatch) {
+	tb.Helper()
+	cfg := DefaultConfig()
+	cfg.Engine.GrantKey = []byte("bench-grant-key-0123456789abcdef")
+	cfg.Engine.StoreBytes = 1 << 20
+	now := time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC)
+	clock := now.UnixMilli()
+	p, err := NewProcessor(cfg, Options{Sink: ackSink{}, Clock: func() time.Time { return time.UnixMilli(clock) }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.cancel = func(error) {}
+	p.produceCtx = context.Background()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cl.Close)
+	w := newWorker(p, cl, 0)
+	if w.eng, err = NewEngine(cfg.Engine); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(w.eng.Close)
+	const vin = "WAUZZZ4G0FN000001"
+	w.apply(&tableUpdate{kind: updPutWindow, window: &Window{ID: "W-1", OrderID: "O-1", Kind: KindDelivery, VIN: vin,
+		Start: now.Add(-time.Minute).UnixMilli(), End: now.Add(1000 * time.Hour).UnixMilli(), Lat: 48.1372, Lng: 11.5756, RadiusM: 300}})
+
+	// A batch of 100 pings: half from the car with the window (parked,
+	// a new fix every second), half from cars without one.
+	recs := make([]*kgo.Record, 100)
+	for i := range recs {
+		v := vin
+		if i%2 == 1 {
+			v = fmt.Sprintf("WAUZZZ4G0FN%06d", 100+i)
+		}
+		recs[i] = &kgo.Record{Topic: cfg.Topics.CarPings, Offset: int64(i), Value: []byte(fmt.Sprintf(
+			`{"vin":%q,"ts":%d,"lat":48.13722,"lng":11.57562,"accuracy_m":6.5,"trunk":"closed","locked":true,"location_type":"last_parked"}`,
+			v, now.UnixMilli()-int64(100-i)*1000))}
+	}
+	return w, &benchBatch{recs: recs, clock: &clock}
+}
+
+// TestWorkerBatchAllocations holds the per-record path of a partition
+// worker (size check, decode, engine, counting) to no allocation: what a
+// batch allocates does not grow with its records.
+func TestWorkerBatchAllocations(t *testing.T) {
+	w, b := newBenchWorker(t)
+	for range 3 { // warm up: car state, buffers, events
+		w.process(b.recs)
+		b.next()
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		w.process(b.recs)
+		b.next()
+	})
+	if allocs > 3 {
+		t.Fatalf("%v allocations per batch of %d records, want at most 3 per batch", allocs, len(b.recs))
+	}
+	s := w.p.counters.snapshot()
+	// The measured batches: half applied (the window's car), half no_window.
+	c := s.CarPings
+	if c.Consumed != 54*100 || c.Applied < 51*50 || c.Applied+c.FilteredBy[FilterNoWindow] != c.Consumed {
+		t.Fatalf("counts %+v: want half applied, half no_window", c)
+	}
+}
+
+// shift adds d ms to the ts of every record, in place (the digits keep
+// their width).
+func shift(recs []*kgo.Record, d int64) {
+	for _, r := range recs {
+		v := r.Value
+		i := indexOf(v, `"ts":`) + len(`"ts":`)
+		var ts int64
+		j := i
+		for ; v[j] >= '0' && v[j] <= '9'; j++ {
+			ts = ts*10 + int64(v[j]-'0')
+		}
+		ts += d
+		for k := j - 1; k >= i; k-- {
+			v[k] = byte('0' + ts%10)
+			ts /= 10
+		}
+	}
+}
+
+func indexOf(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func BenchmarkWorkerProcess(b *testing.B) {
+	w, batch := newBenchWorker(b)
+	w.process(batch.recs)
+	batch.next()
+	b.ReportAllocs()
+	for b.Loop() {
+		w.process(batch.recs)
+		batch.next()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.recs)), "ns/record")
+}
