@@ -577,8 +577,10 @@ func (s *scanner) peek() byte {
 
 func (s *scanner) skipSpace() {
 	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
+		switch c := s.data[s.pos]; {
+		case c > ' ':
+			return
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			s.pos++
 		default:
 			return
@@ -707,6 +709,10 @@ func (s *scanner) str() (b []byte, long bool) {
 	escaped := false
 	for i := start; i < len(data); {
 		c := data[i]
+		if !stringSpecial[c] {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
 			s.pos = i + 1
@@ -729,16 +735,22 @@ func (s *scanner) str() (b []byte, long bool) {
 			}
 			escaped = true
 			i += n
-		case c < 0x20:
+		default:
 			s.fail("control character in string")
 			return nil, false
-		default:
-			i++
 		}
 	}
 	s.fail("unterminated string")
 	return nil, false
 }
+
+// stringSpecial marks the bytes that end the plain run of a string: the
+// quote, the backslash and the control characters.
+var stringSpecial = [256]bool{'"': true, '\\': true,
+	0x00: true, 0x01: true, 0x02: true, 0x03: true, 0x04: true, 0x05: true, 0x06: true, 0x07: true,
+	0x08: true, 0x09: true, 0x0a: true, 0x0b: true, 0x0c: true, 0x0d: true, 0x0e: true, 0x0f: true,
+	0x10: true, 0x11: true, 0x12: true, 0x13: true, 0x14: true, 0x15: true, 0x16: true, 0x17: true,
+	0x18: true, 0x19: true, 0x1a: true, 0x1b: true, 0x1c: true, 0x1d: true, 0x1e: true, 0x1f: true}
 
 // escapeLen returns the length of the escape sequence at the start of b
 // (b[0] == '\\'), or 0 when it is not a valid one. A \u escape of a high

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected outcomes of the golden files in testdata/codec")
+var updateCodec = flag.Bool("update-codec", false, "rewrite the expected outcomes of the golden files in testdata/codec")
 
 // obj builds a JSON object from base members (`"key":value`), applying
 // overrides in order: `"key":value` replaces the member with that key or adds
@@ -841,7 +840,7 @@ func TestDecodeGolden(t *testing.T) {
 					t.Errorf("%s: fast %s %+v, reference %s %+v", c.Name, want, wantErr, refWant, refErr)
 					continue
 				}
-				if *update {
+				if *updateCodec {
 					c.Want, c.Error = want, wantErr
 					line, err := json.Marshal(c)
 					if err != nil {
@@ -861,7 +860,7 @@ func TestDecodeGolden(t *testing.T) {
 					t.Errorf("%s: got %s %+v, want %s %+v", c.Name, want, wantErr, compact.Bytes(), c.Error)
 				}
 			}
-			if *update && !t.Failed() {
+			if *updateCodec && !t.Failed() {
 				if err := os.WriteFile(filepath.Join("testdata", "codec", g.file), out.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -975,4 +974,3 @@ func TestParseTimestampAllocs(t *testing.T) {
 	}
 }
 
-var _ = math.Inf
