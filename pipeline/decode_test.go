@@ -973,4 +973,3 @@ func TestParseTimestampAllocs(t *testing.T) {
 		t.Errorf("ParseTimestamp: %v allocations, want 0", n)
 	}
 }
-
