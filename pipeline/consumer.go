@@ -36,6 +36,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 	cfg := &p.cfg
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("trunkline-consumer"),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),

@@ -145,7 +145,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.routerDone = make(chan struct{})
 	cfg := &p.cfg
 
-	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, p.opts.ClientOpts...)...)
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("trunkline-admin")}, p.opts.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the admin client: %w", err)
 	}
@@ -161,6 +161,7 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	bc, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("trunkline-tables"),
 		kgo.ConsumePartitions(start.consume),
 		kgo.FetchMaxWait(time.Second),
 	}, p.opts.ClientOpts...)...)

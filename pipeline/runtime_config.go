@@ -140,6 +140,9 @@ type Options struct {
 	// time.Now.
 	Clock func() time.Time
 	// ClientOpts are added to the options of every Kafka client the
-	// processor creates (e.g. kgo.WithHooks for kprom, TLS, SASL).
+	// processor creates (e.g. kgo.WithHooks for kprom, TLS, SASL): an
+	// admin client, the broadcast-tables consumer and the group consumer,
+	// whose client ids are trunkline-admin, trunkline-tables and
+	// trunkline-consumer unless ClientOpts sets one.
 	ClientOpts []kgo.Opt
 }
