@@ -173,11 +173,12 @@ func (c *consumer) refreshPartitions(ctx context.Context) int32 {
 }
 
 // revoked stops the workers of the revoked partitions, waits for them (and
-// so for the acknowledgements of what they emitted), and commits.
+// so for the acknowledgements of what they emitted), and commits, all within
+// ShutdownTimeout.
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-	c.stopWorkers(m[c.p.cfg.Topics.CarPings], false)
 	ctx, cancel := context.WithTimeout(ctx, c.p.cfg.ShutdownTimeout)
 	defer cancel()
+	c.stopWorkers(m[c.p.cfg.Topics.CarPings], false, ackWait(ctx))
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		c.p.log.Warn("cannot commit offsets of revoked partitions; their new owner processes some records again", "err", err)
 	}
@@ -187,12 +188,12 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]i
 // acknowledgements or committing: the partitions are no longer ours.
 func (c *consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	c.p.joined.Store(false)
-	c.stopWorkers(m[c.p.cfg.Topics.CarPings], true)
+	c.stopWorkers(m[c.p.cfg.Topics.CarPings], true, 0)
 }
 
-// stopWorkers stops the workers of parts (all of them when parts is nil and
-// all is wanted), waits for them and resumes fetching their partitions.
-func (c *consumer) stopWorkers(parts []int32, lost bool) {
+// stopWorkers stops the workers of parts, letting them wait up to wait for
+// their acknowledgements, waits for them and resumes their partitions.
+func (c *consumer) stopWorkers(parts []int32, lost bool, wait time.Duration) {
 	c.mu.Lock()
 	workers := make(map[int32]*worker, len(c.workers))
 	var stopping []*worker
@@ -207,20 +208,28 @@ func (c *consumer) stopWorkers(parts []int32, lost bool) {
 	}
 	c.workers = workers
 	c.mu.Unlock()
-	c.stop(stopping, lost)
+	c.stop(stopping, lost, wait)
+}
+
+// ackWait is how long stopping workers wait for acknowledgements: three
+// quarters of what is left until ctx's deadline, the rest is for the commit.
+func ackWait(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return time.Minute
+	}
+	return max(time.Until(d)*3/4, 0)
 }
 
 // stop stops ws, waits for them, unregisters them from the router and
 // resumes their partitions (a paused partition would stay paused for its
 // next owner in this client).
-func (c *consumer) stop(ws []*worker, lost bool) {
+func (c *consumer) stop(ws []*worker, lost bool, wait time.Duration) {
 	if len(ws) == 0 {
 		return
 	}
 	for _, w := range ws {
-		if lost {
-			w.lost.Store(true)
-		}
+		w.lost, w.wait = lost, wait
 		close(w.stop)
 	}
 	resume := map[string][]int32{}
@@ -245,7 +254,7 @@ func (c *consumer) close(ctx context.Context) error {
 	}
 	c.workers = map[int32]*worker{}
 	c.mu.Unlock()
-	c.stop(ws, false)
+	c.stop(ws, false, ackWait(ctx))
 	c.wg.Wait()
 	err := c.cl.CommitMarkedOffsets(ctx)
 	if err != nil {

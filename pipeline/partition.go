@@ -40,7 +40,8 @@ type worker struct {
 	acked   chan struct{} // a batch completed
 	stop    chan struct{} // closed by the owner to stop the worker
 	done    chan struct{} // closed when run returns
-	lost    atomic.Bool   // set before stop: do not wait for acks, do not mark
+	lost    bool          // set before stop is closed: do not wait for acks, do not mark
+	wait    time.Duration // set before stop is closed: how long to wait for acks
 
 	flow     sync.Mutex // guards buffered and paused
 	buffered int        // records handed over and not yet processed
@@ -73,7 +74,7 @@ func newWorker(p *Processor, cl *kgo.Client, part int32) *worker {
 
 // run is the worker's goroutine: it waits for its snapshot of the broadcast
 // tables, then processes records, updates and ticks until stopped. On stop it
-// waits (within ShutdownTimeout) for the acknowledgements of everything it
+// waits (within the owner's wait) for the acknowledgements of everything it
 // emitted and marks the offsets they cover.
 func (w *worker) run() {
 	defer close(w.done)
@@ -295,17 +296,17 @@ func (w *worker) advance() {
 	}
 }
 
-// finish waits, within ShutdownTimeout, until every batch is acknowledged
-// and marked. A lost partition is not waited for: it cannot be committed.
+// finish waits, for at most w.wait, until every batch is acknowledged and
+// marked. A lost partition is not waited for: it cannot be committed.
 func (w *worker) finish() {
-	if w.lost.Load() {
+	if w.lost {
 		return
 	}
 	w.advance()
 	if len(w.queue) == 0 || w.err != nil {
 		return
 	}
-	deadline := time.NewTimer(w.p.cfg.ShutdownTimeout)
+	deadline := time.NewTimer(w.wait)
 	defer deadline.Stop()
 	for len(w.queue) > 0 && w.err == nil {
 		select {
@@ -313,7 +314,7 @@ func (w *worker) finish() {
 			w.advance()
 		case <-deadline.C:
 			w.p.log.Warn("stopped waiting for acknowledgements; later records of the partition will be processed again",
-				"topic", w.p.cfg.Topics.CarPings, "partition", w.part, "batches", len(w.queue), "after", w.p.cfg.ShutdownTimeout)
+				"topic", w.p.cfg.Topics.CarPings, "partition", w.part, "batches", len(w.queue), "after", w.wait)
 			return
 		}
 	}
