@@ -29,6 +29,14 @@ import (
 // is applied; a courier ping is filtered no_route (its courier has no
 // route), accuracy, null_island, future, stale or duplicate, the same
 // reasons and order as the engine applies to car pings, else applied.
+//
+// Limits: a broadcast record that cannot be decoded is dead-lettered by
+// every instance, each time it starts (the topics are read from the start).
+// Loading waits until the last record before the startup end offset of
+// every windows and routes partition has been read, so a partition that
+// ends in transaction markers (a transactional producer) never counts as
+// loaded. Partitions added to the car-pings topic are noticed when one of
+// them is assigned; windows then follow the new key partitioning.
 
 // updateKind says what an update carries.
 type updateKind uint8
