@@ -178,7 +178,11 @@ func (c *consumer) refreshPartitions(ctx context.Context) int32 {
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	ctx, cancel := context.WithTimeout(ctx, c.p.cfg.ShutdownTimeout)
 	defer cancel()
-	c.stopWorkers(m[c.p.cfg.Topics.CarPings], false, ackWait(ctx))
+	parts := m[c.p.cfg.Topics.CarPings]
+	c.stopWorkers(parts, false, ackWait(ctx))
+	if len(parts) > 0 {
+		c.p.log.Info("partitions revoked", "topic", c.p.cfg.Topics.CarPings, "partitions", parts)
+	}
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		c.p.log.Warn("cannot commit offsets of revoked partitions; their new owner processes some records again", "err", err)
 	}
@@ -188,7 +192,11 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]i
 // acknowledgements or committing: the partitions are no longer ours.
 func (c *consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	c.p.joined.Store(false)
-	c.stopWorkers(m[c.p.cfg.Topics.CarPings], true, 0)
+	parts := m[c.p.cfg.Topics.CarPings]
+	c.stopWorkers(parts, true, 0)
+	if len(parts) > 0 {
+		c.p.log.Warn("partitions lost; their uncommitted records are processed again", "topic", c.p.cfg.Topics.CarPings, "partitions", parts)
+	}
 }
 
 // stopWorkers stops the workers of parts, letting them wait up to wait for
