@@ -784,3 +784,67 @@ func TestProcessorProduceFailureIsFatal(t *testing.T) {
 		t.Fatalf("committed offset %d past a record whose events failed", o.At)
 	}
 }
+
+func TestProcessorBroadcastOutcomes(t *testing.T) {
+	// Window and route changes reach the owning worker; the router counts
+	// every broadcast record once, by outcome.
+	e := newEnv(t, 3)
+	clk := newClock(t0)
+	const vin = "WAUZZZ4G0FN000009"
+	expired := window("W-old", vin)
+	expired["start"], expired["end"] = "2026-11-23T10:00:00Z", "2026-11-23T12:00:00Z"
+	e.produce(
+		rec(e.topics.Windows, "W-1", window("W-1", vin)),
+		rec(e.topics.Windows, "W-old", expired),
+		rec(e.topics.Windows, "W-none", nil), // tombstone of a window never seen
+		rec(e.topics.Routes, "C-1", route("C-1", "W-1")),
+	)
+	r := e.start(e.config("broadcast"), clk)
+	waitFor(t, "ready", r.p.Ready)
+	e.produce(rec(e.topics.CarPings, vin, parkedPing(vin, t0)))
+	out := e.reader(e.topics.Events)
+	out.until("car_parked", hasType("car_parked"))
+
+	e.produce(
+		rec(e.topics.CourierPings, "C-2", courierPing("C-2", t0, 48.2)),                   // no route
+		rec(e.topics.CourierPings, "C-1", courierPing("C-1", t0, 48.2)),                   // applied
+		rec(e.topics.CourierPings, "C-1", courierPing("C-1", t0, 48.2)),                   // duplicate
+		rec(e.topics.CourierPings, "C-1", courierPing("C-1", t0.Add(-time.Second), 48.2)), // stale
+		rec(e.topics.CourierPings, "C-1", courierPing("C-1", t0.Add(time.Hour), 48.2)),    // future
+	)
+	waitFor(t, "every courier ping counted", func() bool { return r.p.Snapshot().CourierPings.Consumed == 5 })
+	e.produce(
+		rec(e.topics.Routes, "C-1", nil),  // route withdrawn
+		rec(e.topics.Windows, "W-1", nil), // window cancelled
+	)
+	out.until("window_cancelled", hasType("window_cancelled"))
+	waitFor(t, "every broadcast record counted", func() bool {
+		s := r.p.Snapshot()
+		return s.CourierPings.Consumed == 5 && s.Windows.Consumed == 4 && s.Routes.Consumed == 2
+	})
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	s := r.p.Snapshot()
+	checkInvariant(t, s)
+	for _, c := range []struct {
+		name string
+		got  uint64
+		want uint64
+	}{
+		{"windows applied", s.Windows.Applied, 2},
+		{"windows window_expired", s.Windows.FilteredBy[pipeline.FilterWindowExpired], 1},
+		{"windows unknown_window", s.Windows.FilteredBy[pipeline.FilterUnknownWindow], 1},
+		{"routes applied", s.Routes.Applied, 2},
+		{"courier applied", s.CourierPings.Applied, 1},
+		{"courier no_route", s.CourierPings.FilteredBy[pipeline.FilterNoRoute], 1},
+		{"courier duplicate", s.CourierPings.FilteredBy[pipeline.FilterDuplicate], 1},
+		{"courier stale", s.CourierPings.FilteredBy[pipeline.FilterStale], 1},
+		{"courier future", s.CourierPings.FilteredBy[pipeline.FilterFuture], 1},
+		{"window_cancelled events", s.Events[pipeline.EvWindowCancelled], 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
+		}
+	}
+}
