@@ -158,6 +158,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 }
 
 func TestBrokerKeepsDataAcrossRestart(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()

@@ -149,20 +149,8 @@ func dev(ctx context.Context, e *env, log *slog.Logger, cfg Config) error {
 	stats := &simStats{}
 	stats.register(reg)
 	bcfg := cfg.Sim.bench(cfg.Topics, true)
-	simCtx, cancelSim := context.WithCancel(context.Background())
-	simDone := make(chan struct{})
-	var simErr error
-	go func() {
-		defer close(simDone)
-		simErr = ignoreCanceled(bench.Run(simCtx, simCl, bcfg, e.now, stats.set))
-	}()
-	st.add("simulator", func(ctx context.Context) error {
-		cancelSim()
-		if err := waitDone(ctx, simDone); err != nil {
-			return err
-		}
-		return simErr
-	})
+	sim := startTask(func(ctx context.Context) error { return bench.Run(ctx, simCl, bcfg, e.now, stats.set) })
+	st.add("simulator", sim.stop)
 
 	status := &devStatus{proc: proc, sim: stats, con: con, broker: b.Addr(), started: time.Now()}
 	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, status, log)
@@ -176,7 +164,7 @@ func dev(ctx context.Context, e *env, log *slog.Logger, cfg Config) error {
 	ticker := time.NewTicker(statusInterval)
 	defer ticker.Stop()
 	var runErr error
-	simFinished := simDone // nil once the simulator has finished its duration
+	simFinished := sim.done // nil once the simulator has finished its duration
 	last := status.sample(time.Now())
 loop:
 	for {
@@ -192,9 +180,9 @@ loop:
 			log.Error("processor stopped", "err", runErr)
 			break loop
 		case <-simFinished:
-			if simErr != nil {
-				runErr = simErr
-				log.Error("simulator stopped", "err", simErr)
+			if sim.err != nil {
+				runErr = sim.err
+				log.Error("simulator stopped", "err", sim.err)
 				break loop
 			}
 			log.Info("simulator finished its duration; the processor keeps running")

@@ -16,7 +16,8 @@ const consoleEvent = `^\d\d:\d\d:\d\d\.\d{3} ([a-z_]+) +(W-\S+) (delivery|return
 // the status page and the operations endpoint; then Ctrl-C stops it with
 // exit status 0 within 5 s.
 func TestDev(t *testing.T) {
-	p := startProc(t, nil, "dev", "--http", "127.0.0.1:0")
+	t.Parallel()
+	p := startProc(t, nil, "dev", "--http", "127.0.0.1:0", "--rate", "500")
 	httpAddr := p.waitErr(t, `msg="http listening" addr=(\S+)`, 30*time.Second)[1]
 	ev := p.waitOut(t, consoleEvent, 30*time.Second)
 	t.Logf("first event: %s", ev[0])

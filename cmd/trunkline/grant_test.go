@@ -106,6 +106,7 @@ func TestGrantVerify(t *testing.T) {
 // TestGrantVerifyExitCodes checks the exit codes of the real process,
 // against the real clock.
 func TestGrantVerifyExitCodes(t *testing.T) {
+	t.Parallel()
 	const key = "grant-key-0123456789abcdef"
 	now := time.Now()
 	token := pipeline.SignGrant([]byte(key), pipeline.GrantClaims{

@@ -72,3 +72,46 @@ func closeWithin(ctx context.Context, closeFn func()) error {
 	}()
 	return waitDone(ctx, done)
 }
+
+// task is a function running in its own goroutine until it returns or its
+// context is canceled.
+type task struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the function has returned
+	err    error         // its result, context.Canceled dropped; set before done closes
+}
+
+// startTask runs fn in its own goroutine.
+func startTask(fn func(ctx context.Context) error) *task {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &task{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		t.err = ignoreCanceled(fn(ctx))
+	}()
+	return t
+}
+
+// stop cancels the task and waits for it until ctx ends, returning its
+// error. A task that had already returned on its own returns nil here: its
+// error went to whoever watched done.
+func (t *task) stop(ctx context.Context) error {
+	select {
+	case <-t.done:
+		return nil
+	default:
+	}
+	t.cancel()
+	if err := waitDone(ctx, t.done); err != nil {
+		return err
+	}
+	return t.err
+}
+
+// ignoreCanceled returns nil for an error that only says the context ended.
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -131,19 +131,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 // runningProcessor is a processor running in its own goroutine.
 type runningProcessor struct {
 	*pipeline.Processor
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run has returned
-	err    error         // Run's result, set before done closes
-}
-
-// stop ends the processor's Run (it drains, commits and closes its clients)
-// and waits for it until ctx ends.
-func (p *runningProcessor) stop(ctx context.Context) error {
-	p.cancel()
-	if err := waitDone(ctx, p.done); err != nil {
-		return err
-	}
-	return p.err
+	*task
 }
 
 // startProcessor starts the Kafka sink and the processor and registers
@@ -162,12 +150,7 @@ func startProcessor(cfg Config, reg prometheus.Registerer, log *slog.Logger, now
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &runningProcessor{Processor: proc, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		p.err = ignoreCanceled(proc.Run(ctx))
-	}()
+	p := &runningProcessor{Processor: proc, task: startTask(proc.Run)}
 	st.add("processor", p.stop)
 	return p, nil
 }

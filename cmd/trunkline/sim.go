@@ -217,20 +217,10 @@ func simulate(ctx context.Context, e *env, log *slog.Logger, cfg Config, bcfg be
 	}
 	st.add("http", hs.Shutdown)
 
-	simCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- bench.Run(simCtx, cl, bcfg, e.now, stats.set) }()
+	sim := startTask(func(ctx context.Context) error { return bench.Run(ctx, cl, bcfg, e.now, stats.set) })
+	st.add("simulator", sim.stop)
 	log.Info("simulator started", "brokers", cfg.Brokers, "cars", bcfg.Cars, "couriers", bcfg.Couriers,
 		"windows", bcfg.Windows, "rate", bcfg.Rate, "duration", bcfg.Duration, "seed", bcfg.Seed, "demo", bcfg.Demo)
-	st.add("simulator", func(ctx context.Context) error {
-		cancel()
-		select {
-		case err := <-done:
-			return ignoreCanceled(err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
 
 	ticker := time.NewTicker(statusInterval)
 	defer ticker.Stop()
@@ -245,9 +235,8 @@ loop:
 		case <-ctx.Done():
 			log.Info("stopping", "cause", context.Cause(ctx))
 			break loop
-		case runErr = <-done:
-			runErr = ignoreCanceled(runErr)
-			done <- runErr // the simulator's stop function reads it again
+		case <-sim.done:
+			runErr = sim.err
 			if runErr != nil {
 				log.Error("simulator failed", "err", runErr)
 			} else {
@@ -267,11 +256,3 @@ loop:
 
 // statusInterval is how often long-running commands print a status line.
 const statusInterval = 5 * time.Second
-
-// ignoreCanceled returns nil for an error that only says the context ended.
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
