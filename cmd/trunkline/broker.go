@@ -156,6 +156,9 @@ and creates the default topics: car pings, events and the state changelog
 with --partitions partitions; courier pings, windows, routes and the DLQ
 with one. Windows, routes and state are compacted (cleanup.policy=compact).
 Any Kafka client (kcat, librdkafka, franz-go) can produce and consume.
+Produce keyed records with the Java client's murmur2 partitioner (franz-go's
+default; kcat and librdkafka need -X partitioner=murmur2_random): the
+processor expects a car's pings in the partition of its VIN.
 
 Without --data-dir everything is kept in memory and lost on exit; with it,
 topics, records and committed offsets survive a restart.
@@ -164,6 +167,7 @@ Stops cleanly on SIGINT or SIGTERM. /readyz is 200 once the topics exist.`,
 	examples: `  trunkline broker
   trunkline broker --listen 127.0.0.1:9092 --partitions 12 --data-dir /var/lib/trunkline
   kcat -b 127.0.0.1:9092 -L
+  kcat -b 127.0.0.1:9092 -X partitioner=murmur2_random -t telematics.car-pings -P -K '|' < pings.txt
   trunkline run --brokers 127.0.0.1:9092`,
 }
 
@@ -228,6 +232,7 @@ func runBroker(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "broker listening on %s\n", b.Addr())
 	fmt.Fprintf(e.stdout, "try:   kcat -b %s -L\n", b.Addr())
 	fmt.Fprintf(e.stdout, "       kcat -b %s -t %s -C -f '%%k %%s\\n'\n", b.Addr(), cfg.Topics.Events)
+	fmt.Fprintf(e.stdout, "       kcat -b %s -X partitioner=murmur2_random -t %s -P -K '|'   # keyed like the Java client\n", b.Addr(), cfg.Topics.CarPings)
 
 	<-ctx.Done()
 	log.Info("stopping", "cause", context.Cause(ctx))
