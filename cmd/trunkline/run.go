@@ -94,18 +94,21 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 
+	// The processor bounds its own drain by shutdown_timeout; the rest
+	// stops within a second more.
+	stopTimeout := cfg.ShutdownTimeout + time.Second
 	reg := newRegistry()
 	st := &stopper{log: log}
 	proc, err := startProcessor(cfg, reg, log, e.now, st)
 	if err != nil {
 		log.Error("cannot start processor", "err", err)
-		st.stop(shutdownTimeout)
+		st.stop(stopTimeout)
 		return exitFail
 	}
 	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, nil, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
-		st.stop(cfg.ShutdownTimeout)
+		st.stop(stopTimeout)
 		return exitFail
 	}
 	st.add("http", hs.Shutdown)
@@ -122,7 +125,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		}
 		log.Error("processor stopped", "err", runErr)
 	}
-	if err := st.stop(cfg.ShutdownTimeout + time.Second); err != nil || runErr != nil {
+	if err := st.stop(stopTimeout); err != nil || runErr != nil {
 		return exitFail
 	}
 	return exitOK
@@ -136,6 +139,10 @@ type runningProcessor struct {
 
 // startProcessor starts the Kafka sink and the processor and registers
 // their stop functions with st.
+//
+// The processor's own clients get no franz-go metrics: it creates several
+// clients from the one Options.ClientOpts, and a kprom.Metrics hook serves
+// a single client.
 func startProcessor(cfg Config, reg prometheus.Registerer, log *slog.Logger, now func() time.Time, st *stopper) (*runningProcessor, error) {
 	snk, err := startKafkaSink(cfg, reg, st)
 	if err != nil {
@@ -172,8 +179,9 @@ func startKafkaSink(cfg Config, reg prometheus.Registerer, st *stopper) (*sink.K
 	return k, nil
 }
 
-// kafkaClientOpts returns the options every Kafka client of a command
-// takes: the seed brokers and franz-go's metrics under the given client id.
+// kafkaClientOpts returns the options of a Kafka client a command creates
+// itself: the seed brokers, the client id, and franz-go's metrics
+// (trunkline_kafka_*, labelled with the client id) registered with reg.
 func kafkaClientOpts(brokers []string, clientID string, reg prometheus.Registerer) []kgo.Opt {
 	m := kprom.NewMetrics("trunkline_kafka", kprom.Registerer(reg), kprom.WithClientLabel())
 	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID), kgo.WithHooks(m)}
