@@ -22,14 +22,15 @@ import (
 //     encoding/json). Otherwise DLQMalformed.
 //  2. The top-level value must be an object. Otherwise DLQWrongType.
 //  3. The fields, in the order the contract lists them: the first field
-//     whose last occurrence is wrong (wrong type, bad value) or that is
-//     required but absent, null or an empty string decides the error.
-//     Duplicate keys: the last occurrence wins. Unknown fields are skipped.
+//     whose last occurrence is wrong (wrong type, bad value, a string longer
+//     than 128 bytes), or that is required but absent, null or (an
+//     identifier) an empty string, decides the error. Duplicate keys: the
+//     last occurrence wins. Unknown fields are skipped.
 //  4. Checks across fields (a window's end after its start).
 
 const (
-	// maxStringLen is the longest identifier the decoders accept, in bytes
-	// after unescaping.
+	// maxStringLen is the longest string value (identifier, enumeration
+	// value or timestamp) the decoders accept, in bytes after unescaping.
 	maxStringLen = 128
 
 	// maxDepth is the deepest nesting of arrays and objects a record may
@@ -153,7 +154,9 @@ const carPingRequired = 1<<cpVIN | 1<<cpTS | 1<<cpLat | 1<<cpLng
 // DecodeCarPing decodes one car-pings value into p, which it resets first;
 // the VIN is copied into p's own buffer. A boolean, trunk, location_type or
 // source that is absent or null decodes as unknown. On error p holds partial
-// results. It does not allocate once p.VIN has the capacity for the VIN.
+// results. It does not allocate once p.VIN has the capacity for the VIN,
+// except for a number written with more than 32 characters (ParseFloat then
+// needs its text on the heap) and for the error it returns.
 func DecodeCarPing(p *CarPing, data []byte) error {
 	p.Reset()
 	var st [cpFields]fault
@@ -1053,8 +1056,8 @@ func (s *scanner) float() (float64, fault) {
 			return 0, fOK
 		}
 		// The JSON number grammar is a subset of ParseFloat's, so the only
-		// error left is overflow. The conversion does not allocate: the
-		// string does not escape ParseFloat.
+		// error left is overflow. The string does not escape ParseFloat, so
+		// the conversion does not allocate for up to 32 bytes.
 		f, err := strconv.ParseFloat(string(lit), 64)
 		if err != nil {
 			return 0, fNotFinite

@@ -223,7 +223,7 @@ func refTimestamp(m map[string]json.RawMessage, key, field string) (int64, bool,
 			panic(err)
 		}
 		ms, ok := refParseTimestamp(s)
-		if !ok {
+		if !ok || len(s) > 128 {
 			return 0, false, refErr(DLQInvalidValue, field)
 		}
 		return ms, true, nil

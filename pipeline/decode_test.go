@@ -258,6 +258,8 @@ func TestDecodeCarPing(t *testing.T) {
 		{name: "ts leap second", in: obj(carBase, `"ts":"2016-12-31T23:59:60Z"`), reason: DLQInvalidValue, field: "ts"},
 		{name: "ts comma fraction", in: obj(carBase, `"ts":"2026-11-24T10:15:03,120Z"`), reason: DLQInvalidValue, field: "ts"},
 		{name: "ts offset 24", in: obj(carBase, `"ts":"2026-11-24T10:15:03+24:00"`), reason: DLQInvalidValue, field: "ts"},
+		{name: "ts long fraction", in: obj(carBase, `"ts":"2026-11-24T10:15:03.120`+strings.Repeat("9", 100)+`Z"`), want: carWant(nil)},
+		{name: "ts longer than 128 bytes", in: obj(carBase, `"ts":"2026-11-24T10:15:03.120`+strings.Repeat("9", 110)+`Z"`), reason: DLQInvalidValue, field: "ts"},
 		{name: "ts empty string", in: obj(carBase, `"ts":""`), reason: DLQInvalidValue, field: "ts"},
 		{name: "ts before 1970", in: obj(carBase, `"ts":"1969-12-31T23:59:59.999Z"`), reason: DLQInvalidValue, field: "ts"},
 		{name: "ts fraction", in: obj(carBase, `"ts":1795515303120.5`), reason: DLQInvalidValue, field: "ts"},
