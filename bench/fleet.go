@@ -56,6 +56,7 @@ type car struct {
 	// Pending trunk timeline after a courier's arrival; 0 = none.
 	trunkOpenAt, trunkCloseAt, lockAt int64
 
+	winEnd  int64  // end of the car's last window: the next one starts later
 	win     int32  // bound window, or -1
 	parkSeq uint32 // bumped on every park, so a window sees a car that left
 	gen     uint32 // queue generation
@@ -400,6 +401,7 @@ func (g *Generator) openTrunk(i int32, t int64) {
 const (
 	courierIdle uint8 = iota
 	courierMoving
+	courierWaiting // at the car before its window opens
 	courierDwelling
 )
 
@@ -482,6 +484,8 @@ func (g *Generator) courierWake(i int32, t int64) {
 			cr.x, cr.y = last.x1, last.y1
 			g.arrive(i, t)
 			arrived = true
+		case courierWaiting:
+			g.arrive(i, t)
 		case courierDwelling:
 			g.nextStop(i, t)
 		}
@@ -584,10 +588,11 @@ func (g *Generator) travel(i int32, t int64, w *window) {
 	cr.stateEnd = arrive
 }
 
-// arrive is courier i reaching its stop's car at t. If the car is still
-// parked where the window found it, the trunk timeline starts and the
-// courier leaves 5–20 s after the trunk closes; otherwise the courier looks
-// around for 30–120 s.
+// arrive is courier i reaching its stop's car at t. A courier early for
+// the window waits by the car until it opens. If the car is still parked
+// where the window found it, the trunk timeline starts and the courier
+// leaves 5–20 s after the trunk closes; otherwise the courier looks around
+// for 30–120 s.
 func (g *Generator) arrive(i int32, t int64) {
 	cr := &g.couriers[i]
 	cr.state = courierDwelling
@@ -595,6 +600,11 @@ func (g *Generator) arrive(i int32, t int64) {
 	ref := cr.routes[0].stops[cr.stop]
 	w := g.window(ref)
 	if w == nil || w.cancelled {
+		return
+	}
+	if t < w.start {
+		cr.state = courierWaiting
+		cr.stateEnd = w.start + g.ms(5, 60)
 		return
 	}
 	c := &g.cars[w.car]

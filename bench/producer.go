@@ -39,7 +39,7 @@ const (
 // Run blocks. It returns nil once the last record is acknowledged, or when
 // ctx is done after flushing what it produced (for at most 10 s); it
 // returns an error if cfg is invalid or a record cannot be produced. now
-// defaults to time.Now; it is read once per step. onStats, if not nil, is
+// defaults to time.Now; it is read once per tick. onStats, if not nil, is
 // called on Run's goroutine about once a second and once at the end. cl is
 // not closed.
 func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, onStats func(Stats)) error {
@@ -73,32 +73,24 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 	}
 
 	var (
-		start    = g.start
-		end      = start + cfg.Duration.Milliseconds()
-		done     = start - 1 // simulated time stepped so far
-		budget   = 0.0       // car pings that may be produced now
-		wall0    = now()
-		lastWall = wall0
-		lastStat = wall0
+		pc       = newPacer(cfg.Rate, g.start, cfg.Duration, now())
+		lastStat = pc.wall0
 		timer    = time.NewTimer(runTick)
 	)
 	defer timer.Stop()
 	for {
 		w := now()
-		budget = min(budget+cfg.Rate*w.Sub(lastWall).Seconds(), cfg.Rate*rateBurst)
-		lastWall = w
-		target := start + w.Sub(wall0).Milliseconds()
-		if cfg.Duration > 0 {
-			target = min(target, end)
-		}
-		for done < target && budget > 0 && ctx.Err() == nil {
-			next := min(done+stepSliceMs, target)
+		pc.tick(w)
+		for ctx.Err() == nil {
+			next, ok := pc.next()
+			if !ok {
+				break
+			}
 			before := g.stats.CarPings + g.stats.Bad
 			recs = g.Step(recs[:0], time.UnixMilli(next))
 			p.produce(ctx, recs)
 			clear(recs) // let the client own the only references
-			budget -= float64(g.stats.CarPings + g.stats.Bad - before)
-			done = next
+			pc.spent(next, g.stats.CarPings+g.stats.Bad-before)
 		}
 		if err := p.err(); err != nil {
 			_ = p.stop(ctx, nil)
@@ -108,7 +100,7 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 			report()
 			lastStat = w
 		}
-		if cfg.Duration > 0 && done >= end {
+		if pc.finished() {
 			break
 		}
 		select {
@@ -127,6 +119,58 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 	report()
 	return p.err()
 }
+
+// pacer maps wall time to simulated time and holds the simulation back
+// when car pings would exceed the rate. Simulated time is stepped in slices
+// of at most stepSliceMs; a slice is started while the budget of car pings
+// is positive, and what it produced is charged afterwards.
+type pacer struct {
+	rate   float64
+	budget float64 // car pings that may still be produced
+	wall0  time.Time
+	last   time.Time
+	start  int64 // simulated start, Unix ms
+	end    int64 // simulated end; 0 = none
+	target int64 // simulated time that corresponds to the last tick
+	done   int64 // simulated time stepped so far
+}
+
+func newPacer(rate float64, start int64, d time.Duration, wall0 time.Time) *pacer {
+	p := &pacer{rate: rate, wall0: wall0, last: wall0, start: start, done: start - 1, target: start - 1}
+	if d > 0 {
+		p.end = start + d.Milliseconds()
+	}
+	return p
+}
+
+// tick moves the target to the simulated time of wall time w and refills
+// the budget, keeping at most rateBurst seconds of it.
+func (p *pacer) tick(w time.Time) {
+	p.budget = min(p.budget+p.rate*w.Sub(p.last).Seconds(), p.rate*rateBurst)
+	p.last = w
+	p.target = max(p.target, p.start+w.Sub(p.wall0).Milliseconds())
+	if p.end > 0 {
+		p.target = min(p.target, p.end)
+	}
+}
+
+// next returns the end of the next slice to step, if one may be stepped.
+func (p *pacer) next() (int64, bool) {
+	if p.done >= p.target || p.budget <= 0 {
+		return 0, false
+	}
+	return min(p.done+stepSliceMs, p.target), true
+}
+
+// spent records that the slice up to until was stepped and produced n car
+// pings.
+func (p *pacer) spent(until int64, n uint64) {
+	p.done = until
+	p.budget -= float64(n)
+}
+
+// finished reports whether the simulated end has been stepped.
+func (p *pacer) finished() bool { return p.end > 0 && p.done >= p.end }
 
 // producer hands generated records to a franz-go client.
 type producer struct {

@@ -74,6 +74,7 @@ func (g *Generator) allocWindow() int32 {
 func (g *Generator) bind(wi, ci int32) {
 	w, c := &g.windows[wi], &g.cars[ci]
 	c.win = wi
+	c.winEnd = w.end
 	w.car = ci
 	w.parkSeq = c.parkSeq
 	w.carX, w.carY = c.x, c.y
@@ -170,8 +171,9 @@ func (g *Generator) planRoute(i int32, start, now int64, px, py float64, k int, 
 }
 
 // newWindow creates a window on car ci, served by courier i around eta and
-// published at now. It opens 20–90 min before eta (on a quarter hour) and
-// lasts 1–3 h, ending at least 20 min after eta.
+// published at now. It opens 20–90 min before eta (on a quarter hour), but
+// not before now nor before the car's previous window ends, and lasts
+// 1–3 h, ending at least 20 min after eta.
 func (g *Generator) newWindow(ci, i int32, eta, now int64) int32 {
 	wi := g.allocWindow()
 	w := &g.windows[wi]
@@ -181,12 +183,14 @@ func (g *Generator) newWindow(ci, i int32, eta, now int64) int32 {
 	w.courier = i
 	w.eta = eta
 	w.isReturn = g.chance(pReturn)
+	c := &g.cars[ci]
 	w.start = (eta - g.ms(20*60, 90*60)) / quarterHourMs * quarterHourMs
+	// Not before it is published, and one consent period at a time.
+	w.start = max(w.start, (now+59_999)/60_000*60_000, c.winEnd)
 	w.end = w.start + int64(1+g.rng.IntN(3))*hourMs
 	for w.end < eta+20*60_000 {
 		w.end += hourMs
 	}
-	c := &g.cars[ci]
 	ax, ay := c.x+g.rng.NormFloat64()*15, c.y+g.rng.NormFloat64()*15
 	if g.chance(pFarAddress) {
 		d, a := g.uniform(500, 900), g.uniform(0, 2*math.Pi)
