@@ -74,9 +74,7 @@ type car struct {
 // driving; windowed cars stay parked and ping at least every
 // windowCapIvMs, unless that alone would take most of the rate.
 func (g *Generator) scaleIntervals() {
-	meanPark := (parkMaxMs - parkMinMs) / math.Log(parkMaxMs/parkMinMs)
-	meanTrip := (tripMinMs + tripMaxMs) / 2.0
-	fd := meanTrip / (meanTrip + meanPark)
+	fd := drivingShare()
 	r0 := fd/baseDriveIvMs + (1-fd)/baseParkIvMs // pings per ms of a free car
 	// Only cars whose feed reports the trunk take windows.
 	n := float64(g.cfg.Cars)
@@ -100,6 +98,14 @@ func (g *Generator) parkDuration() int64 {
 
 func (g *Generator) tripDuration() int64 { return int64(g.uniform(tripMinMs, tripMaxMs)) }
 
+// drivingShare is the share of its time a car without a window spends
+// driving: mean trip / (mean trip + mean park).
+func drivingShare() float64 {
+	meanPark := (parkMaxMs - parkMinMs) / math.Log(parkMaxMs/parkMinMs)
+	meanTrip := (tripMinMs + tripMaxMs) / 2.0
+	return meanTrip / (meanTrip + meanPark)
+}
+
 // capableShare is the share of the fleet whose feed reports the trunk.
 func capableShare() float64 {
 	all, capable := 0, 0
@@ -115,9 +121,7 @@ func capableShare() float64 {
 // initFleet places the cars, each parked or driving as in the steady state,
 // part-way through its current park or trip.
 func (g *Generator) initFleet() {
-	meanPark := (parkMaxMs - parkMinMs) / math.Log(parkMaxMs/parkMinMs)
-	meanTrip := (tripMinMs + tripMaxMs) / 2.0
-	fd := meanTrip / (meanTrip + meanPark)
+	fd := drivingShare()
 	g.cars = make([]car, g.cfg.Cars)
 	for i := range g.cars {
 		c := &g.cars[i]

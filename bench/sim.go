@@ -17,8 +17,10 @@ type Config struct {
 	Seed int64
 	// Cars is the size of the fleet. Couriers is the number of couriers.
 	// Windows is the number of delivery and return windows published at
-	// setup, each on a different car; as couriers finish their routes,
-	// dispatch plans new ones so the load stays steady over an unbounded run.
+	// setup, each on a different car; only cars whose feed reports the
+	// trunk (about 85% of the fleet) take windows, so at most that many are
+	// published. As couriers finish their routes, dispatch plans new ones
+	// so the load stays steady over an unbounded run.
 	Cars, Couriers, Windows int
 	// Rate is the offered rate of car pings per second, over the whole
 	// fleet. The fleet's ping intervals are scaled so that it pings at
