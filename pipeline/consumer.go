@@ -21,7 +21,7 @@ type consumer struct {
 	p   *Processor
 	r   *router
 	adm *kadm.Client // for the partition count of the car-pings topic
-	cl  *kgo.Client
+	cl  *kgo.Client  // used by Run's goroutine only: the callbacks get theirs
 
 	mu      sync.Mutex // guards workers, nparts and closing
 	workers map[int32]*worker
@@ -114,7 +114,7 @@ func isFatal(err error) bool {
 // assigned starts a worker for each newly assigned partition and asks the
 // router to hand it its snapshot. It is called after every join, possibly
 // with nothing new.
-func (c *consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	parts := m[c.p.cfg.Topics.CarPings]
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -133,7 +133,7 @@ func (c *consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 		workers[part] = w
 	}
 	for i, part := range parts {
-		w := newWorker(c.p, c.cl, part)
+		w := newWorker(c.p, cl, part) // cl: the callbacks may run before NewClient returns
 		workers[part] = w
 		c.wg.Add(1)
 		c.p.counters.partitions.Add(1)
@@ -241,6 +241,7 @@ func (c *consumer) stop(ws []*worker, lost bool, wait time.Duration) {
 		close(w.stop)
 	}
 	resume := map[string][]int32{}
+	cl := ws[0].cl
 	for _, w := range ws {
 		<-w.done
 		select {
@@ -249,7 +250,7 @@ func (c *consumer) stop(ws []*worker, lost bool, wait time.Duration) {
 		}
 		resume[c.p.cfg.Topics.CarPings] = append(resume[c.p.cfg.Topics.CarPings], w.part)
 	}
-	c.cl.ResumeFetchPartitions(resume)
+	cl.ResumeFetchPartitions(resume)
 }
 
 // close stops every worker, commits what they marked and leaves the group.

@@ -53,7 +53,8 @@ type worker struct {
 	cur    *batch   // the batch being built, nil until it hands something to the sink
 	queue  []*batch // batches handed over, oldest first
 	tally  tally
-	now    int64 // the clock read of the current batch, Unix ms
+	now    int64  // the clock read of the current batch, Unix ms
+	ticks  uint64 // ticks so far: the wall time that bounds waiting for acks
 	logDLQ limiter
 	err    error
 }
@@ -180,15 +181,17 @@ func (w *worker) apply(u *tableUpdate) {
 
 // tick fires the engine's due timers, and fails the processor when the
 // oldest outstanding batch has waited for acknowledgements longer than
-// ProduceTimeout.
+// ProduceTimeout. That wait is counted in ticks of the real ticker, not on
+// the injectable clock, which may jump.
 func (w *worker) tick() {
+	w.ticks++
 	w.now = w.p.now()
 	w.eng.Tick(w.now)
 	w.emit()
 	w.seal(nil)
 	w.p.counters.flush(inCarPings, &w.tally)
 	if w.err == nil && len(w.queue) > 0 {
-		if b := w.queue[0]; b.pending.Load() != 0 && w.now-b.created > w.p.cfg.ProduceTimeout.Milliseconds() {
+		if b := w.queue[0]; b.pending.Load() != 0 && time.Duration(w.ticks-b.tick)*w.p.cfg.TickInterval > w.p.cfg.ProduceTimeout {
 			w.err = fmt.Errorf("no acknowledgement from the broker for output of %s partition %d within produce_timeout (%v); offsets were not committed past it: check the broker and the topics %s and %s, then restart",
 				w.p.cfg.Topics.CarPings, w.part, w.p.cfg.ProduceTimeout, w.p.cfg.Topics.Events, w.p.cfg.Topics.DLQ)
 			w.p.fail(w.err)
@@ -238,7 +241,7 @@ func (w *worker) emit() {
 // batch returns the batch being built, starting one if needed.
 func (w *worker) batch() *batch {
 	if w.cur == nil {
-		w.cur = &batch{w: w, created: w.now}
+		w.cur = &batch{w: w, tick: w.ticks}
 		w.cur.pending.Store(1) // the worker's own reference, dropped by seal
 	}
 	return w.cur
@@ -355,7 +358,7 @@ func (w *worker) drained(n int) {
 type batch struct {
 	w       *worker
 	last    *kgo.Record // last input record covered; nil for updates and ticks
-	created int64       // Unix ms
+	tick    uint64      // the worker's tick count when it was started
 	pending atomic.Int32
 	failed  atomic.Pointer[error]
 	evAck   func(error)

@@ -29,16 +29,25 @@ func (b *benchBatch) next() {
 	*b.clock += 100_000
 }
 
+// holdSink never acknowledges.
+type holdSink struct{ ackSink }
+
+func (holdSink) Event(context.Context, *Event, func(error)) {}
+
 // newBenchWorker returns a worker whose engine owns one open window, with a
 // client that is never connected: it has no group, so marks are no-ops.
 func newBenchWorker(tb testing.TB) (*worker, *benchBatch) {
+	return newTestWorker(tb, ackSink{})
+}
+
+func newTestWorker(tb testing.TB, snk Sink) (*worker, *benchBatch) {
 	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Engine.GrantKey = []byte("bench-grant-key-0123456789abcdef")
 	cfg.Engine.StoreBytes = 1 << 20
 	now := time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC)
 	clock := now.UnixMilli()
-	p, err := NewProcessor(cfg, Options{Sink: ackSink{}, Clock: func() time.Time { return time.UnixMilli(clock) }})
+	p, err := NewProcessor(cfg, Options{Sink: snk, Clock: func() time.Time { return time.UnixMilli(clock) }})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -135,4 +144,28 @@ func BenchmarkWorkerProcess(b *testing.B) {
 		batch.next()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.recs)), "ns/record")
+}
+
+// TestWorkerProduceTimeout: a batch whose events are not acknowledged
+// within ProduceTimeout (counted in real ticks, whatever the clock says)
+// stops the worker and the processor, and nothing is marked past it.
+func TestWorkerProduceTimeout(t *testing.T) {
+	w, b := newTestWorker(t, holdSink{})
+	w.p.cfg.TickInterval = 250 * time.Millisecond
+	w.p.cfg.ProduceTimeout = time.Second
+	w.process(b.recs) // emits events that are never acknowledged
+	if len(w.queue) != 1 {
+		t.Fatalf("%d batches outstanding, want 1", len(w.queue))
+	}
+	*b.clock += time.Hour.Milliseconds() // the clock jumps: no timeout yet
+	w.tick()
+	if w.err != nil {
+		t.Fatalf("timed out after one tick: %v", w.err)
+	}
+	for range 4 {
+		w.tick()
+	}
+	if w.err == nil || w.p.failure() == nil {
+		t.Fatal("no failure after ProduceTimeout worth of ticks")
+	}
 }

@@ -347,6 +347,13 @@ func TestProcessorEndToEnd(t *testing.T) {
 	// The courier arrives 30 m away: unlock_eligible with a grant.
 	clk.set(t0.Add(3 * time.Minute))
 	e.produce(rec(e.topics.CourierPings, "DHL-4711", courierPing("DHL-4711", t0.Add(3*time.Minute), 48.13749)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			s := r.p.Snapshot()
+			t.Logf("snapshot: courier pings %+v, windows %+v, routes %+v, car pings %+v, events %v, produce errors %d",
+				s.CourierPings, s.Windows, s.Routes, s.CarPings, s.Events, s.ProduceErrors)
+		}
+	})
 	recs := out.until("unlock_eligible", hasType("unlock_eligible"))
 
 	var types []string
