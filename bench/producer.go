@@ -36,9 +36,11 @@ const (
 // simulation back, simulated time falls behind the wall clock rather than
 // the rate going over.
 //
-// Run blocks. It returns nil once the last record is acknowledged, or when
-// ctx is done after flushing what it produced (for at most 10 s); it
-// returns an error if cfg is invalid or a record cannot be produced. now
+// Run blocks. It returns nil once the last record is acknowledged, or, when
+// ctx is done, once what it produced is flushed; it returns an error if cfg
+// is invalid, if a record cannot be produced, or if the flush after ctx is
+// done does not finish within 10 s (the records still buffered are then
+// failed). now
 // defaults to time.Now; it is read once per tick. onStats, if not nil, is
 // called on Run's goroutine about once a second and once at the end. cl is
 // not closed.
@@ -53,7 +55,15 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 	if err != nil {
 		return err
 	}
-	p := newProducer(cl, ctx)
+	// Records are produced under pctx, not ctx: when ctx is done, what is
+	// buffered still has flushTimeout to reach the brokers (kgo fails the
+	// buffered records of a cancelled produce context).
+	pctx, cancelProduce := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelProduce()
+	stopWatch := context.AfterFunc(ctx, func() { time.AfterFunc(flushTimeout, cancelProduce) })
+	defer stopWatch()
+
+	p := newProducer(cl, pctx)
 	report := func() {
 		if onStats != nil {
 			onStats(g.Stats())
@@ -61,10 +71,10 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 	}
 
 	recs := g.Setup(nil)
-	p.produce(ctx, recs)
+	p.produce(recs)
 	if err := cl.Flush(ctx); err != nil {
 		if ctx.Err() != nil {
-			return p.stop(ctx, report)
+			return p.stop(report)
 		}
 		return fmt.Errorf("cannot flush setup records: %w", err)
 	}
@@ -88,12 +98,12 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 			}
 			before := g.stats.CarPings + g.stats.Bad
 			recs = g.Step(recs[:0], time.UnixMilli(next))
-			p.produce(ctx, recs)
+			p.produce(recs)
 			clear(recs) // let the client own the only references
 			pc.spent(next, g.stats.CarPings+g.stats.Bad-before)
 		}
 		if err := p.err(); err != nil {
-			_ = p.stop(ctx, nil)
+			cancelProduce()
 			return err
 		}
 		if w.Sub(lastStat) >= statsEvery {
@@ -105,14 +115,14 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, now func() time.Time, 
 		}
 		select {
 		case <-ctx.Done():
-			return p.stop(ctx, report)
+			return p.stop(report)
 		case <-timer.C:
 			timer.Reset(runTick)
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
 		if ctx.Err() != nil {
-			return p.stop(ctx, report)
+			return p.stop(report)
 		}
 		return fmt.Errorf("cannot flush: %w", err)
 	}
@@ -175,39 +185,38 @@ func (p *pacer) finished() bool { return p.end > 0 && p.done >= p.end }
 // producer hands generated records to a franz-go client.
 type producer struct {
 	cl *kgo.Client
-	// rctx is every record's context: it is not cancelled with Run's, so
-	// records already buffered are still delivered when Run stops.
-	rctx    context.Context
+	// ctx is the produce context: Produce waits under it for buffer space
+	// and the client fails the buffered records when it ends.
+	ctx     context.Context
 	slab    []kgo.Record // records are carved from here, a chunk at a time
 	promise func(*kgo.Record, error)
 	failed  atomic.Pointer[error]
 }
 
 func newProducer(cl *kgo.Client, ctx context.Context) *producer {
-	p := &producer{cl: cl, rctx: context.WithoutCancel(ctx)}
+	p := &producer{cl: cl, ctx: ctx}
 	p.promise = p.done
 	return p
 }
 
-// produce hands recs to the client, blocking while its buffer is full
-// (until ctx is done).
-func (p *producer) produce(ctx context.Context, recs []Record) {
+// produce hands recs to the client, blocking while its buffer is full.
+func (p *producer) produce(recs []Record) {
 	for i := range recs {
 		if len(p.slab) == 0 {
 			p.slab = make([]kgo.Record, 1024)
 		}
 		r := &p.slab[0]
 		p.slab = p.slab[1:]
-		*r = kgo.Record{Topic: recs[i].Topic, Key: recs[i].Key, Value: recs[i].Value, Timestamp: recs[i].TS, Context: p.rctx}
-		p.cl.Produce(ctx, r, p.promise)
+		*r = kgo.Record{Topic: recs[i].Topic, Key: recs[i].Key, Value: recs[i].Value, Timestamp: recs[i].TS}
+		p.cl.Produce(p.ctx, r, p.promise)
 	}
 }
 
 // done is the produce promise. It runs on the client's promise goroutine
-// and keeps the first failure. A record failed because Run's context ended
-// while it waited for buffer space is not a failure: Run is stopping.
+// and keeps the first failure. A record failed because the produce context
+// ended is not a failure of its own: the flush on stop reports it.
 func (p *producer) done(r *kgo.Record, err error) {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return
 	}
 	err = fmt.Errorf("cannot produce to %s: %w", r.Topic, err)
@@ -221,12 +230,10 @@ func (p *producer) err() error {
 	return nil
 }
 
-// stop flushes what is buffered, for at most flushTimeout, reports and
-// returns the first produce failure.
-func (p *producer) stop(ctx context.Context, report func()) error {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
-	defer cancel()
-	ferr := p.cl.Flush(fctx)
+// stop flushes what is buffered until the produce context ends (flushTimeout
+// after Run's context), reports, and returns the first produce failure.
+func (p *producer) stop(report func()) error {
+	ferr := p.cl.Flush(p.ctx)
 	if report != nil {
 		report()
 	}
@@ -234,7 +241,7 @@ func (p *producer) stop(ctx context.Context, report func()) error {
 		return err
 	}
 	if ferr != nil {
-		return fmt.Errorf("cannot flush on stop: %w", ferr)
+		return fmt.Errorf("cannot flush on stop within %v: %w", flushTimeout, ferr)
 	}
 	return nil
 }
