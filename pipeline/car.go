@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"math"
-
 	"github.com/trunkline/trunkline/geo"
 )
 
@@ -49,24 +47,15 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		return FilterFuture
 	case !inside:
 		return FilterOutsideWindow
-	case math.Abs(p.Lat) < 1e-6 && math.Abs(p.Lng) < 1e-6:
-		return FilterNullIsland
-	case p.HasAccuracy && p.AccuracyM > e.cfg.MaxAccuracyM:
-		return FilterAccuracy
 	}
 	existed := e.loadCar(p.VIN)
 	c := &e.car
+	var last *lastFix
 	if existed {
-		switch {
-		case p.TS < c.ts:
-			return FilterStale
-		case p.TS == c.ts:
-			return FilterDuplicate
-		}
-		d := geo.DistanceM(c.lat, c.lng, p.Lat, p.Lng)
-		if d/(float64(p.TS-c.ts)/3.6e6)/1000 > e.cfg.MaxSpeedKmh {
-			return FilterSpeed
-		}
+		last = &lastFix{c.ts, c.lat, c.lng}
+	}
+	if r := checkFix(&e.cfg, now, p.TS, p.Lat, p.Lng, p.HasAccuracy, p.AccuracyM, last); r != Applied {
+		return r
 	}
 
 	prevTrunk, prevLocked := c.trunk, c.locked

@@ -16,27 +16,18 @@ func (e *Engine) CourierPing(now int64, p *CourierPing) Reason {
 	}
 	e.observe(now, p.TS)
 	r := e.routes[p.CourierID]
-	switch {
-	case r == nil:
+	if r == nil {
 		return FilterNoRoute
-	case math.Abs(p.Lat) < 1e-6 && math.Abs(p.Lng) < 1e-6:
-		return FilterNullIsland
-	case p.HasAccuracy && p.AccuracyM > e.cfg.MaxAccuracyM:
-		return FilterAccuracy
 	}
 	f := e.couriers[p.CourierID]
+	var last *lastFix
 	if f != nil {
-		switch {
-		case p.TS < f.ts:
-			return FilterStale
-		case p.TS == f.ts:
-			return FilterDuplicate
-		}
-		d := geo.DistanceM(f.lat, f.lng, p.Lat, p.Lng)
-		if d/(float64(p.TS-f.ts)/3.6e6)/1000 > e.cfg.MaxSpeedKmh {
-			return FilterSpeed
-		}
-	} else {
+		last = &lastFix{f.ts, f.lat, f.lng}
+	}
+	if reason := checkFix(&e.cfg, now, p.TS, p.Lat, p.Lng, p.HasAccuracy, p.AccuracyM, last); reason != Applied {
+		return reason
+	}
+	if f == nil {
 		f = new(courierFix)
 		e.couriers[p.CourierID] = f
 	}

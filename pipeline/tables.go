@@ -27,8 +27,9 @@ import (
 // filtered window_expired when its end has passed on arrival, a tombstone of
 // an unknown window is filtered unknown_window; a route or route tombstone
 // is applied; a courier ping is filtered no_route (its courier has no
-// route), accuracy, null_island, future, stale or duplicate, the same
-// reasons and order as the engine applies to car pings, else applied.
+// route), then by checkFix, the GPS checks the engine applies to car and
+// courier pings (future, null_island, accuracy, stale, duplicate, speed),
+// else applied.
 //
 // Limits: a broadcast record that cannot be decoded is dead-lettered by
 // every instance, each time it starts (the topics are read from the start).
@@ -377,28 +378,14 @@ func (r *router) courierPing(ctx context.Context, now int64, rec *kgo.Record) {
 // filterCourier applies the router's courier filter; see the top of the
 // file.
 func (r *router) filterCourier(now int64, cp *CourierPing) Reason {
-	cfg := &r.p.cfg.Engine
 	if _, ok := r.routes[cp.CourierID]; !ok {
 		return FilterNoRoute
 	}
-	if cp.HasAccuracy && cp.AccuracyM > cfg.MaxAccuracyM {
-		return FilterAccuracy
+	var last *lastFix
+	if l, ok := r.couriers[cp.CourierID]; ok {
+		last = &lastFix{l.TS, l.Lat, l.Lng}
 	}
-	if cp.Lat == 0 && cp.Lng == 0 {
-		return FilterNullIsland
-	}
-	if cp.TS > now+cfg.FutureSkew.Milliseconds() {
-		return FilterFuture
-	}
-	if last, ok := r.couriers[cp.CourierID]; ok {
-		switch {
-		case cp.TS == last.TS && cp.Lat == last.Lat && cp.Lng == last.Lng:
-			return FilterDuplicate
-		case cp.TS <= last.TS:
-			return FilterStale
-		}
-	}
-	return Applied
+	return checkFix(&r.p.cfg.Engine, now, cp.TS, cp.Lat, cp.Lng, cp.HasAccuracy, cp.AccuracyM, last)
 }
 
 // purge drops the windows that have ended: they are never handed to a new
