@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func benchEngine(tb testing.TB, n int) *Engine {
 	tb.Cleanup(e.Close)
 	for i := range n {
 		w := Window{ID: fmt.Sprintf("W-%06d", i), Kind: KindDelivery, VIN: fmt.Sprintf("V%016d", i),
-			Start: t0, End: t0 + 2*3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+			Start: t0, End: t0 + 365*24*3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
 		if r := e.PutWindow(t0-60_000, &w); r != Applied {
 			tb.Fatalf("PutWindow: %v", r)
 		}
@@ -63,25 +64,42 @@ func TestCarPingAllocs(t *testing.T) {
 	}
 }
 
+// BenchmarkEngineCarPing measures one car ping through the engine: a car
+// without a window (dropped at the consent gate), a windowed car driving a
+// circle at 40 km/h (a fix every second, H3 cell and rest anchor updated
+// every time), and a windowed car parked with GPS jitter.
 func BenchmarkEngineCarPing(b *testing.B) {
+	const n = 628
+	var circle [n][2]float64
+	for i := range circle {
+		a := 2 * math.Pi * float64(i) / n
+		circle[i] = [2]float64{48.1372 + 0.01*math.Cos(a), 11.5756 + 0.015*math.Sin(a)}
+	}
 	for _, bc := range []struct {
-		name string
-		vin  string
+		name   string
+		vin    string
+		jitter float64 // degrees; 0 = drive the circle
 	}{
-		{"no_window", "WAUZZZ4G0FN999999"},
-		{"windowed", fmt.Sprintf("V%016d", 0)},
+		{"no_window", "WAUZZZ4G0FN999999", 0},
+		{"windowed_moving", fmt.Sprintf("V%016d", 0), 0},
+		{"windowed_parked", fmt.Sprintf("V%016d", 0), 0.00005},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := benchEngine(b, 1000)
-			p := CarPing{VIN: []byte(bc.vin), TS: t0, Lat: 48.1372, Lng: 11.5756}
+			p := CarPing{VIN: []byte(bc.vin), TS: t0}
+			i := 0
 			b.ReportAllocs()
 			for b.Loop() {
+				i++
 				p.TS += 1000
-				p.Lat += 0.0001
-				if p.Lat > 48.2 {
-					p.Lat = 48.1372
+				if bc.jitter == 0 {
+					p.Lat, p.Lng = circle[i%n][0], circle[i%n][1]
+				} else {
+					p.Lat, p.Lng = 48.1372+bc.jitter*float64(i%3), 11.5756
 				}
-				e.CarPing(p.TS, &p)
+				if r := e.CarPing(p.TS, &p); r != Applied && bc.vin[0] == 'V' {
+					b.Fatalf("ping %d filtered: %v", i, r)
+				}
 				e.ResetEvents()
 			}
 		})
