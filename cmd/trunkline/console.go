@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,12 @@ func (c *console) run(ctx context.Context, w io.Writer, log *slog.Logger) {
 				}
 				return
 			}
-			buf = append(sink.AppendConsole(buf[:0], &ev), '\n')
+			// The scripted showcase windows stand out with a marker.
+			buf = append(buf[:0], "  "...)
+			if strings.HasPrefix(ev.WindowID, "W-DEMO-") {
+				buf = append(buf[:0], "> "...)
+			}
+			buf = append(sink.AppendConsole(buf, &ev), '\n')
 			w.Write(buf)
 			c.events.Add(1)
 			c.remember(string(buf[:len(buf)-1]))

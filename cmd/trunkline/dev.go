@@ -18,7 +18,7 @@ import (
 )
 
 var devUsage = usage{
-	synopsis: "trunkline dev [--http ADDR] [--listen HOST:PORT] [--partitions N] [--data-dir DIR] [--rate PINGS_PER_S] [--seed S] [--config FILE]",
+	synopsis: "trunkline dev [--http ADDR] [--listen HOST:PORT] [--partitions N] [--data-dir DIR] [--rate PINGS_PER_S] [--windows W] [--seed S] [--config FILE]",
 	about: `Runs everything in one process, with no outside service: the embedded
 Kafka-protocol broker, the fleet simulator with its scripted showcase
 windows (W-DEMO-*), the processor, and a live console that prints every
@@ -42,6 +42,7 @@ Ctrl-C (SIGINT) or SIGTERM stops everything cleanly within a few seconds.`,
 // devShutdownTimeout keeps dev's Ctrl-C under 5 s, whatever the
 // configuration's processor shutdown_timeout says.
 const (
+	devWindows             = 40
 	devShutdownTimeout     = 4 * time.Second
 	devProcessorStopBudget = 2500 * time.Millisecond
 )
@@ -57,6 +58,7 @@ func runDev(ctx context.Context, e *env, args []string) int {
 		dataDir    = fs.String("data-dir", "", "`DIR` keeping the broker's data across restarts (in memory when empty)")
 		rate       = fs.Float64("rate", d.Sim.Rate, "simulated car pings per second `PINGS_PER_S`")
 		seed       = fs.Int64("seed", d.Sim.Seed, "simulator seed `S`")
+		windows    = fs.Int("windows", devWindows, "random delivery windows besides the scripted showcase ones `W`")
 	)
 	if done, code := parseFlags(e, fs, devUsage, args); done {
 		return code
@@ -85,6 +87,11 @@ func runDev(ctx context.Context, e *env, args []string) int {
 	}
 	if set["seed"] {
 		cfg.Sim.Seed = *seed
+	}
+	// A smaller random fleet of windows than sim's default keeps the
+	// scripted showcase legible on the console.
+	if set["windows"] || *configPath == "" {
+		cfg.Sim.Windows = *windows
 	}
 	generatedKey := len(cfg.Engine.GrantKey) == 0
 	if generatedKey {

@@ -9,7 +9,9 @@ import (
 
 // consoleEvent matches one event line of the console (sink.AppendConsole):
 // the event time, the type, the window.
-const consoleEvent = `^\d\d:\d\d:\d\d\.\d{3} ([a-z_]+) +(W-\S+) (delivery|return) car=`
+// Lines of the scripted showcase windows start with "> ", the others with
+// two spaces.
+const consoleEvent = `^[ >] \d\d:\d\d:\d\d\.\d{3} ([a-z_]+) +(W-\S+) (delivery|return) car=`
 
 // TestDev runs `trunkline dev` as `make run` does and checks what a
 // newcomer sees: delivery events on the console within 30 s, a status line,
@@ -57,5 +59,33 @@ func TestDev(t *testing.T) {
 	}
 	if strings.Contains(logs, "tg1.") {
 		t.Errorf("a grant token was logged")
+	}
+}
+
+// TestDevShowsFullDelivery checks the promise of `make run`: within the
+// first minute the console shows the scripted delivery from the window
+// opening to the completed delivery, in order.
+func TestDevShowsFullDelivery(t *testing.T) {
+	t.Parallel()
+	p := startProc(t, nil, "dev", "--http", "127.0.0.1:0", "--rate", "300")
+	p.waitOut(t, `^> \S+ delivery_completed +W-DEMO-DELIVERY `, 90*time.Second)
+	var got []string
+	for _, l := range strings.Split(p.stdout.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 3 && f[0] == ">" && f[3] == "W-DEMO-DELIVERY" {
+			got = append(got, f[2])
+		}
+	}
+	want := []string{"tracking_started", "car_parked", "courier_arrived", "unlock_eligible", "trunk_opened", "trunk_closed", "delivery_completed"}
+	i := 0
+	for _, typ := range got {
+		if i < len(want) && typ == want[i] {
+			i++
+		}
+	}
+	if i != len(want) {
+		t.Errorf("W-DEMO-DELIVERY events %v do not contain %v in order", got, want)
+	}
+	if code := p.interrupt(t, 5*time.Second); code != exitOK {
+		t.Fatalf("exit code %d after SIGINT, want 0", code)
 	}
 }
