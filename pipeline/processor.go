@@ -226,11 +226,39 @@ type startup struct {
 	pending map[tp]int64                    // windows/routes partitions to read up to their end
 }
 
+// awaitBrokers waits until the cluster answers a metadata request, so that
+// a processor started before its brokers waits for them (not ready) instead
+// of failing; it logs the failure at most every 10 s.
+func (p *Processor) awaitBrokers(ctx context.Context, adm *kadm.Client) error {
+	var lim limiter
+	for {
+		_, err := adm.BrokerMetadata(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cannot reach the Kafka brokers %v: %w; check --brokers (or TRUNKLINE_BROKERS) and that the cluster is up", p.cfg.Brokers, err)
+		}
+		if lim.allow(p.now()) {
+			p.log.Warn("cannot reach the Kafka brokers; retrying (check --brokers or TRUNKLINE_BROKERS)", "brokers", p.cfg.Brokers, "err", err)
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
 // startOffsets reads the partitions of the input topics and the end offsets
 // of the windows and routes topics.
 func (p *Processor) startOffsets(ctx context.Context, adm *kadm.Client) (startup, error) {
 	t := &p.cfg.Topics
 	var s startup
+	if err := p.awaitBrokers(ctx, adm); err != nil {
+		return s, err
+	}
 	n, err := partitionCount(ctx, adm, t.CarPings)
 	if err != nil {
 		return s, fmt.Errorf("cannot read the car-pings topic: %w; create it or fix topics.car_pings", err)

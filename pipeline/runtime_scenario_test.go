@@ -3,14 +3,21 @@ package pipeline_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/trunkline/trunkline/pipeline"
+	"github.com/trunkline/trunkline/sink"
 )
 
 // TestProcessorAccountsEveryRecord replays the filter and dead-letter
@@ -132,4 +139,82 @@ func outcome(before, after pipeline.Snapshot, topic string) string {
 		}
 	}
 	return strings.Join(found, "+")
+}
+
+// syncBuffer is a log destination that tests can read while the processor
+// writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestProcessorWaitsForBrokers starts a processor before its broker: it
+// must wait, not ready and saying why, and start working once the broker
+// is up.
+func TestProcessorWaitsForBrokers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	e := &env{t: t, topics: pipeline.DefaultTopics(), addrs: []string{addr}}
+	cfg := e.config("late-broker")
+	logs := &syncBuffer{}
+	k, err := sink.NewKafka(sink.KafkaConfigFrom(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close(5 * time.Second) })
+	p, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: k, Clock: newClock(t0).now,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitFor(t, "a log line saying the brokers cannot be reached", func() bool {
+		return strings.Contains(logs.String(), "cannot reach the Kafka brokers")
+	})
+	if p.Ready() {
+		t.Fatal("ready without a broker")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while waiting for the broker", err)
+	default:
+	}
+
+	topics := pipeline.DefaultTopics()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(2,
+		topics.CarPings, topics.CourierPings, topics.Windows, topics.Routes, topics.Events, topics.DLQ, topics.State))
+	if err != nil {
+		t.Fatalf("cannot start the broker on the reserved port %d: %v", port, err)
+	}
+	t.Cleanup(c.Close)
+	waitFor(t, "ready once the broker is up", p.Ready)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	done <- nil
 }
