@@ -1,5 +1,44 @@
 package pipeline
 
+import (
+	"fmt"
+	"hash/crc32"
+)
+
+// Partitioner names how the producers of the car-pings topic map a VIN key
+// to a partition, so that each window goes to the worker that receives its
+// car's pings.
+type Partitioner string
+
+const (
+	// PartitionerMurmur2 is Kafka's default: the Java client, franz-go,
+	// and librdkafka's murmur2_random.
+	PartitionerMurmur2 Partitioner = "murmur2"
+	// PartitionerCRC32 is librdkafka's default (consistent_random and
+	// consistent): kcat, confluent-kafka-go, -python and -dotnet.
+	PartitionerCRC32 Partitioner = "crc32"
+)
+
+// Validate reports an unknown partitioner.
+func (p Partitioner) Validate() error {
+	switch p {
+	case PartitionerMurmur2, PartitionerCRC32:
+		return nil
+	}
+	return fmt.Errorf("car_pings_partitioner %q is unknown: use murmur2 (Kafka's default) or crc32 (librdkafka's default)", string(p))
+}
+
+// Partition returns the partition, of n, that p gives a record with key.
+func (p Partitioner) Partition(key []byte, n int32) int32 {
+	if p == PartitionerCRC32 {
+		if n <= 0 {
+			return 0
+		}
+		return int32(crc32.ChecksumIEEE(key) % uint32(n))
+	}
+	return keyPartition(key, n)
+}
+
 // murmur2 is the 32-bit MurmurHash2 of b exactly as Kafka's Java client
 // (org.apache.kafka.common.utils.Utils.murmur2) and franz-go compute it for
 // the default key partitioner: seed 0x9747b28c, little-endian 4-byte blocks.

@@ -22,6 +22,11 @@ type Config struct {
 	Topics Topics       `yaml:"topics"`
 	Engine EngineConfig `yaml:"engine"`
 
+	// CarPingsPartitioner is how the producers of the car-pings topic
+	// partition by VIN: murmur2 (Kafka's default) or crc32 (librdkafka's
+	// default). Each window is owned by the partition its car's pings land
+	// in, so this must match the feeds' producers.
+	CarPingsPartitioner Partitioner `yaml:"car_pings_partitioner"`
 	// MaxRecordBytes is the largest input record value that is decoded;
 	// larger ones are dead-lettered as oversized.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
@@ -54,19 +59,20 @@ type Config struct {
 // DefaultConfig returns the defaults of every setting.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:            []string{"127.0.0.1:9092"},
-		Group:              "trunkline",
-		Topics:             DefaultTopics(),
-		Engine:             DefaultEngineConfig(),
-		MaxRecordBytes:     64 << 10,
-		CourierLookback:    10 * time.Minute,
-		MaxBufferedRecords: 10000,
-		MaxPollRecords:     10000,
-		TickInterval:       250 * time.Millisecond,
-		CommitInterval:     time.Second,
-		ProduceTimeout:     time.Minute,
-		ProduceLinger:      5 * time.Millisecond,
-		ShutdownTimeout:    20 * time.Second,
+		Brokers:             []string{"127.0.0.1:9092"},
+		Group:               "trunkline",
+		Topics:              DefaultTopics(),
+		Engine:              DefaultEngineConfig(),
+		MaxRecordBytes:      64 << 10,
+		CarPingsPartitioner: PartitionerMurmur2,
+		CourierLookback:     10 * time.Minute,
+		MaxBufferedRecords:  10000,
+		MaxPollRecords:      10000,
+		TickInterval:        250 * time.Millisecond,
+		CommitInterval:      time.Second,
+		ProduceTimeout:      time.Minute,
+		ProduceLinger:       5 * time.Millisecond,
+		ShutdownTimeout:     20 * time.Second,
 	}
 }
 
@@ -96,6 +102,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("topics.%s and topics.%s are both %q: every topic must be distinct", other, f.name, f.v))
 		}
 		seen[f.v] = f.name
+	}
+	if err := c.CarPingsPartitioner.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxRecordBytes < 1<<10 || c.MaxRecordBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("max_record_bytes %d out of range: use 1 KiB..16 MiB", c.MaxRecordBytes))

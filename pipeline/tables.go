@@ -17,7 +17,7 @@ import (
 //
 // Routing rules:
 //   - A window goes only to the worker that owns the car-pings partition
-//     its VIN hashes to (keyPartition); windows of partitions not owned now
+//     its VIN hashes to (Config.CarPingsPartitioner); windows of partitions not owned now
 //     stay with the router and are handed over on assignment.
 //   - Routes and accepted courier positions go to every worker.
 //   - A new worker first gets a snapshot: its windows, all routes, all
@@ -172,7 +172,7 @@ func (r *router) control(ctx context.Context, c routerCtl) {
 	if c.nparts > 0 && c.nparts != r.nparts {
 		r.nparts = c.nparts
 		for id, sw := range r.windows {
-			sw.part = keyPartition(sw.w.VIN, r.nparts)
+			sw.part = r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), r.nparts)
 			r.windows[id] = sw
 		}
 	}
@@ -318,7 +318,7 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		tl.outcome(FilterWindowExpired)
 		return
 	}
-	part := keyPartition(w.VIN, r.nparts)
+	part := r.p.cfg.CarPingsPartitioner.Partition([]byte(w.VIN), r.nparts)
 	r.windows[w.ID] = storedWindow{w: w, part: part}
 	if known && old.part != part {
 		// The window moved to another car: its old owner cancels it.

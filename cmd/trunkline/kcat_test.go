@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trunkline/trunkline/pipeline"
 )
 
 // TestKcatInterop runs `trunkline broker` and `trunkline run` as processes
@@ -143,4 +149,75 @@ func waitReady(t *testing.T, url string, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestKcatPartitioners checks car_pings_partitioner against a real
+// librdkafka producer: kcat's default partitioner places keys as crc32
+// does, and murmur2_random as murmur2 (Kafka's default) does.
+func TestKcatPartitioners(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatal("kcat is not installed (Debian package kcat; .ci/run installs it)")
+	}
+	const parts = 6
+	broker := startProc(t, nil, "broker", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--partitions", fmt.Sprint(parts))
+	addr := broker.waitOut(t, `broker listening on (\S+)`, 30*time.Second)[1]
+	tests := []struct {
+		name  string
+		flags []string
+		p     pipeline.Partitioner
+	}{
+		{"kcat default", nil, pipeline.PartitionerCRC32},
+		{"murmur2_random", []string{"-X", "topic.partitioner=murmur2_random"}, pipeline.PartitionerMurmur2},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topic := fmt.Sprintf("partitioner-test-%d", i)
+			var lines []string
+			for n := range 60 {
+				lines = append(lines, fmt.Sprintf("WAUZZZ4G0FN%06d|{}", n*7919))
+			}
+			args := append([]string{"-b", addr, "-P", "-t", topic, "-K", "|"}, tt.flags...)
+			cmd := exec.Command(kcat, args...)
+			cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			adm := kadmClient(t, addr)
+			if _, err := adm.CreateTopic(ctx, parts, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("kcat: %v\n%s", err, out)
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			seen := 0
+			for seen < len(lines) {
+				fs := cl.PollFetches(ctx)
+				if ctx.Err() != nil {
+					t.Fatalf("read %d of %d records", seen, len(lines))
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					seen++
+					if want := tt.p.Partition(r.Key, parts); r.Partition != want {
+						t.Errorf("key %s in partition %d, %s says %d", r.Key, r.Partition, tt.p, want)
+					}
+				})
+			}
+		})
+	}
+}
+
+func kadmClient(t *testing.T, addr string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
 }
