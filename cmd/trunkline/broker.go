@@ -180,18 +180,10 @@ func runBroker(ctx context.Context, e *env, args []string) int {
 		dataDir    = fs.String("data-dir", "", "`DIR` keeping data across restarts (in memory when empty)")
 		httpAddr   = fs.String("http", defaultConfig().HTTP.Addr, "`ADDR` serving /metrics, /healthz, /readyz (port 0 picks a free port)")
 	)
-	if done, code := parseFlags(e, fs, brokerUsage, args); done {
+	cfg, set, code, ok := commandConfig(e, fs, brokerUsage, args, configPath)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, fs, brokerUsage, "unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := loadConfig(*configPath, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "trunkline broker: %v\n", err)
-		return exitFail
-	}
-	set := setFlags(fs)
 	if set["listen"] {
 		cfg.Broker.Listen = *listen
 	}

@@ -60,18 +60,10 @@ func runDev(ctx context.Context, e *env, args []string) int {
 		seed       = fs.Int64("seed", d.Sim.Seed, "simulator seed `S`")
 		windows    = fs.Int("windows", devWindows, "random delivery windows besides the scripted showcase ones `W`")
 	)
-	if done, code := parseFlags(e, fs, devUsage, args); done {
+	cfg, set, code, ok := commandConfig(e, fs, devUsage, args, configPath)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, fs, devUsage, "unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := loadConfig(*configPath, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "trunkline dev: %v\n", err)
-		return exitFail
-	}
-	set := setFlags(fs)
 	cfg.Broker.Listen = *listen // dev never takes the broker address of the file: 9092 may be in use
 	if set["partitions"] {
 		cfg.Broker.Partitions = *partitions

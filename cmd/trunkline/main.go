@@ -162,3 +162,22 @@ func setFlags(fs *flag.FlagSet) map[string]bool {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return set
 }
+
+// commandConfig parses the flags of a command that takes no positional
+// arguments and loads the configuration file configPath (the compiled-in
+// defaults when empty). It returns the configuration and the flags given on
+// the command line; when ok is false the command exits with code.
+func commandConfig(e *env, fs *flag.FlagSet, u usage, args []string, configPath *string) (cfg Config, set map[string]bool, code int, ok bool) {
+	if done, code := parseFlags(e, fs, u, args); done {
+		return cfg, nil, code, false
+	}
+	if fs.NArg() > 0 {
+		return cfg, nil, usageError(e, fs, u, "unexpected argument %q", fs.Arg(0)), false
+	}
+	cfg, err := loadConfig(*configPath, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "trunkline %s: %v\n", fs.Name(), err)
+		return cfg, nil, exitFail, false
+	}
+	return cfg, setFlags(fs), 0, true
+}

@@ -49,18 +49,10 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		httpAddr    = fs.String("http", d.HTTP.Addr, "`ADDR` serving /metrics, /healthz, /readyz (port 0 picks a free port)")
 		checkConfig = fs.Bool("check-config", false, "validate the configuration, print it and exit (0 valid, 1 invalid)")
 	)
-	if done, code := parseFlags(e, fs, runUsage, args); done {
+	cfg, set, code, ok := commandConfig(e, fs, runUsage, args, configPath)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, fs, runUsage, "unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := loadConfig(*configPath, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "trunkline run: %v\n", err)
-		return exitFail
-	}
-	set := setFlags(fs)
 	if set["brokers"] {
 		cfg.Brokers = hostPorts(*brokers)
 	}
@@ -70,7 +62,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	if set["http"] {
 		cfg.HTTP.Addr = *httpAddr
 	}
-	err = cfg.Validate()
+	err := cfg.Validate()
 	if len(cfg.Engine.GrantKey) == 0 {
 		err = errors.Join(err, errNoGrantKey)
 	}

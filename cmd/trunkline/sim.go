@@ -141,18 +141,10 @@ func runSim(ctx context.Context, e *env, args []string) int {
 		demo       = fs.Bool("demo", false, "add the scripted showcase windows (W-DEMO-*)")
 		httpAddr   = fs.String("http", d.HTTP.Addr, "`ADDR` serving /metrics, /healthz, /readyz (port 0 picks a free port)")
 	)
-	if done, code := parseFlags(e, fs, simUsage, args); done {
+	cfg, set, code, ok := commandConfig(e, fs, simUsage, args, configPath)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(e, fs, simUsage, "unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := loadConfig(*configPath, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "trunkline sim: %v\n", err)
-		return exitFail
-	}
-	set := setFlags(fs)
 	if set["brokers"] {
 		cfg.Brokers = hostPorts(*brokers)
 	}
