@@ -194,49 +194,11 @@ func DecodeCarPing(p *CarPing, data []byte) error {
 		case "locked":
 			p.Locked, st[cpLocked] = s.tri()
 		case "trunk":
-			b, f := s.enum()
-			p.Trunk = TrunkUnknown
-			if f == fOK {
-				switch string(b) {
-				case "open":
-					p.Trunk = TrunkOpen
-				case "closed":
-					p.Trunk = TrunkClosed
-				default:
-					f = fTrunk
-				}
-			}
-			st[cpTrunk] = f
+			p.Trunk, st[cpTrunk] = enumValue[TrunkState](&s, fTrunk, inputTrunkNames)
 		case "location_type":
-			b, f := s.enum()
-			p.LocationType = LocationUnknown
-			if f == fOK {
-				switch string(b) {
-				case "current":
-					p.LocationType = LocationCurrent
-				case "last_parked":
-					p.LocationType = LocationLastParked
-				default:
-					f = fLocationType
-				}
-			}
-			st[cpLocationType] = f
+			p.LocationType, st[cpLocationType] = enumValue[LocationType](&s, fLocationType, inputLocationTypeNames)
 		case "source":
-			b, f := s.enum()
-			p.Source = SourceUnknown
-			if f == fOK {
-				switch string(b) {
-				case "gps":
-					p.Source = SourceGPS
-				case "dead_reckoning":
-					p.Source = SourceDeadReckoning
-				case "approximate":
-					p.Source = SourceApproximate
-				default:
-					f = fSource
-				}
-			}
-			st[cpSource] = f
+			p.Source, st[cpSource] = enumValue[Source](&s, fSource, inputSourceNames)
 		default:
 			s.skipValue()
 		}
@@ -349,19 +311,7 @@ func DecodeWindow(w *Window, data []byte) error {
 			setString(&w.OrderID, b)
 			st[wOrderID] = f
 		case "kind":
-			b, f := s.enum()
-			w.Kind = 0
-			if f == fOK {
-				switch string(b) {
-				case "delivery":
-					w.Kind = KindDelivery
-				case "return":
-					w.Kind = KindReturn
-				default:
-					f = fKind
-				}
-			}
-			st[wKind] = f
+			w.Kind, st[wKind] = enumValue[Kind](&s, fKind, inputKindNames)
 		case "vin":
 			b, f := s.id()
 			setString(&w.VIN, b)
@@ -1037,6 +987,31 @@ func (s *scanner) id() ([]byte, fault) {
 // enum reads the string value of an enumeration for the caller to match; a
 // string too long to be a value comes back as fOK with nil contents, which
 // matches nothing.
+// The names of the enumerations in the input, in the order of their
+// constants: names[i] decodes to the constant i+1 (0 is unknown).
+var (
+	inputTrunkNames        = []string{"closed", "open"}
+	inputLocationTypeNames = []string{"current", "last_parked"}
+	inputSourceNames       = []string{"gps", "dead_reckoning", "approximate"}
+	inputKindNames         = []string{"delivery", "return"}
+)
+
+// enumValue reads a string that must be one of names (names[i] decodes to
+// T(i+1)); null decodes to 0 (unknown) with fAbsent, any other string to 0
+// with bad.
+func enumValue[T ~int8](s *scanner, bad fault, names []string) (T, fault) {
+	b, f := s.enum()
+	if f != fOK {
+		return 0, f
+	}
+	for i, n := range names {
+		if string(b) == n {
+			return T(i + 1), fOK
+		}
+	}
+	return 0, bad
+}
+
 func (s *scanner) enum() ([]byte, fault) {
 	b, f := s.text()
 	if f == fTooLong {
