@@ -58,7 +58,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		return r
 	}
 
-	prevTrunk, prevLocked := c.trunk, c.locked
+	prevTrunk := c.trunk
 	c.ts, c.lat, c.lng = p.TS, p.Lat, p.Lng
 	c.cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
 	if p.Source != SourceUnknown {
@@ -94,7 +94,9 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	e.saveCar(p.VIN, existed)
 
 	for _, w := range ws {
-		if w.phase != phaseOpen {
+		if w.phase != phaseOpen || p.TS < w.def.Start || p.TS >= w.def.End {
+			// Not this window's consent period: a fix of another window of
+			// the same car.
 			continue
 		}
 		if !w.located {
@@ -103,7 +105,8 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 			e.emitPos(now, w, EvCarLocated, p.TS, p.Lat, p.Lng, c.cell, d, insideFill(d <= w.def.RadiusM))
 		}
 		if moved && w.parkedSent {
-			w.parkedSent = false
+			// The courier's arrival was at the old spot.
+			w.parkedSent, w.inside, w.arrived = false, false, false
 			w.disk = geo.CellSet{}
 			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
 			e.emitPos(now, w, EvCarMoved, p.TS, p.Lat, p.Lng, c.cell, d, nil)
@@ -112,7 +115,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		if c.parked && (parked || !w.parkedSent) {
 			e.carParked(now, w, c, p.TS)
 		}
-		e.trunkAndLock(now, w, c, prevTrunk, prevLocked, p.TS)
+		e.trunkAndLock(now, w, c, prevTrunk, p.Locked, p.TS)
 		e.evaluate(now, w, c, p.TS)
 	}
 	return Applied
@@ -131,10 +134,14 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	w.parkedSent = true
 	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
 	d := geo.DistanceM(w.def.Lat, w.def.Lng, c.anchorLat, c.anchorLng)
-	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(d <= w.def.RadiusM))
+	// The area's cell cover rules out a car far away before the exact
+	// distance decides.
+	w.inside = w.area.MayContainCell(geo.Cell(c.anchorLat, c.anchorLng, w.areaRes)) &&
+		d <= w.def.RadiusM
+	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(w.inside))
 	w.disk = geo.Disk(geo.Cell(c.anchorLat, c.anchorLng, e.proxRes), e.diskK)
 	if id, ok := e.courier[w.def.ID]; ok {
-		if f := e.couriers[id]; f != nil {
+		if f := e.couriers[id]; f != nil && e.fresh(f, ts) {
 			e.proximity(now, w, c, f, ts)
 		}
 	}
@@ -169,10 +176,11 @@ func (e *Engine) parkDwellDue(now int64, vin string, _ int64, at int64) {
 	e.saveCar(b, true)
 }
 
-// trunkAndLock turns trunk and lock changes into events while a grant is
-// live, completes the delivery when the trunk closes again under the grant,
-// and resolves the relock check.
-func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk TrunkState, prevLocked Tri, ts int64) {
+// trunkAndLock turns trunk changes into events while a grant is live,
+// completes the delivery when the trunk closes again under the grant, and
+// resolves the relock check: only a ping that itself reports locked
+// confirms the relock (an absent field is unknown, not the old value).
+func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk TrunkState, locked Tri, ts int64) {
 	if w.grant != nil && c.trunk != prevTrunk {
 		switch c.trunk {
 		case TrunkOpen:
@@ -188,7 +196,7 @@ func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk Trunk
 					typ = EvReturnCollected
 				}
 				e.emit(now, w, typ, ts, nil)
-				if c.locked == True && prevLocked != True {
+				if locked == True {
 					e.emit(now, w, EvRelockConfirmed, ts, nil)
 				} else {
 					w.relockDue = ts + e.cfg.RelockTimeout.Milliseconds()
@@ -198,7 +206,7 @@ func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk Trunk
 			}
 		}
 	}
-	if w.relockDue != 0 && c.locked == True {
+	if w.relockDue != 0 && locked == True {
 		w.relockDue = 0
 		e.emit(now, w, EvRelockConfirmed, ts, nil)
 	}

@@ -8,13 +8,10 @@ import (
 
 // CourierPing applies one courier ping: after the GPS checks against the
 // courier's last fix, the courier's position is compared with the parked car
-// of every window on its route that this engine owns.
+// of every window on its route that this engine owns. Courier pings do not
+// move stream time: that is the time of the partition's car pings, so a car
+// feed lagging behind the couriers' does not expire grants early.
 func (e *Engine) CourierPing(now int64, p *CourierPing) Reason {
-	skew := e.cfg.FutureSkew.Milliseconds()
-	if p.TS > now+skew {
-		return FilterFuture
-	}
-	e.observe(now, p.TS)
 	r := e.routes[p.CourierID]
 	if r == nil {
 		return FilterNoRoute
@@ -95,7 +92,7 @@ func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
 		c.trunk != TrunkClosed || c.source == SourceApproximate {
 		return
 	}
-	if !w.area.Contains(c.anchorLat, c.anchorLng) {
+	if !w.inside {
 		return
 	}
 	courierID, ok := e.courier[w.def.ID]
@@ -106,12 +103,12 @@ func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
 		return
 	}
 	f := e.couriers[courierID]
-	if f == nil || ts-f.ts >= e.cfg.GrantTTL.Milliseconds() {
+	if f == nil || !e.fresh(f, ts) {
 		return
 	}
 	w.grantSeq++
 	g := &Grant{
-		ID:        grantID(w.def.ID, w.grantSeq),
+		ID:        grantID(w.def.ID, w.grantSeq, ts),
 		NotBefore: ts,
 		ExpiresAt: ts + e.cfg.GrantTTL.Milliseconds(),
 	}
@@ -153,4 +150,11 @@ func (e *Engine) grantExpired(now int64, w *window, n uint32, at int64) {
 	if e.loadCar([]byte(w.def.VIN)) {
 		e.evaluate(now, w, &e.car, at)
 	}
+}
+
+// fresh reports whether courier fix f still says where the courier is at
+// time ts: it is younger than GrantTTL. An older position neither makes a
+// courier approach or arrive nor keeps a grant going.
+func (e *Engine) fresh(f *courierFix, ts int64) bool {
+	return ts-f.ts < e.cfg.GrantTTL.Milliseconds()
 }

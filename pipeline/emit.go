@@ -11,8 +11,9 @@ import (
 // the same input yields the same ids. fill sets the type-specific fields.
 func (e *Engine) emit(now int64, w *window, typ EventType, ts int64, fill func(*Event)) {
 	w.seq++
+	w.lastTS = max(w.lastTS, ts)
 	e.events = append(e.events, Event{
-		ID:        eventID(w.def.ID, w.seq, typ, ts),
+		ID:        eventID(w.def.ID, w.incarnation, w.seq, typ, ts),
 		Type:      typ,
 		WindowID:  w.def.ID,
 		OrderID:   w.def.OrderID,
@@ -38,23 +39,30 @@ func (e *Engine) emitPos(now int64, w *window, typ EventType, ts int64, lat, lng
 	})
 }
 
-func eventID(windowID string, seq uint32, typ EventType, ts int64) string {
-	var b [8 + 4 + 1]byte
+func eventID(windowID string, incarnation, seq uint32, typ EventType, ts int64) string {
+	var b [8 + 4 + 1 + 4]byte
 	h := sha256.New()
 	h.Write([]byte(windowID))
 	binary.BigEndian.PutUint64(b[:8], uint64(ts))
 	binary.BigEndian.PutUint32(b[8:12], seq)
 	b[12] = byte(typ)
-	h.Write(b[:])
+	n := 13
+	if incarnation > 0 {
+		binary.BigEndian.PutUint32(b[13:], incarnation)
+		n += 4
+	}
+	h.Write(b[:n])
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
-// grantID derives a grant's id from its window and the window's grant
-// sequence number.
-func grantID(windowID string, n uint32) string {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], n)
+// grantID derives a grant's id from its window, the window's grant
+// sequence number and the grant's start, so that two grants never share an
+// id (even when the sequence starts again after a restart).
+func grantID(windowID string, n uint32, notBefore int64) string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], n)
+	binary.BigEndian.PutUint64(b[4:], uint64(notBefore))
 	h := sha256.New()
 	h.Write([]byte("grant\x00"))
 	h.Write([]byte(windowID))

@@ -51,8 +51,11 @@ type Engine struct {
 	routes   map[string]*Route    // by courier id
 	courier  map[string]string    // window id -> courier id serving it
 	couriers map[string]*courierFix
-	timers   timerHeap
-	timerSeq uint64
+	// cancelled counts the tombstones of each window id, so that a window
+	// created again under the same id gets event ids of its own.
+	cancelled map[string]uint32
+	timers    timerHeap
+	timerSeq  uint64
 
 	stream       int64 // stream time, Unix ms
 	lastDataWall int64 // wall time of the last input that moved stream time
@@ -87,11 +90,16 @@ const (
 
 // window is one window's definition and runtime state.
 type window struct {
-	def  Window
-	area geo.Circle
-	gen  uint32 // bumped when the window's timers must be rescheduled
+	def     Window
+	area    geo.Circle // delivery area, with its cell cover at areaRes
+	areaRes int
+	gen     uint32 // bumped when the window's timers must be rescheduled
 
+	incarnation  uint32 // tombstones of this window id before this window
+	reopenAt     int64  // tracking restarts no earlier than this (after a change of car or start)
+	lastTS       int64  // event time of the window's latest event
 	phase        phase
+	inside       bool // the parked car is inside the delivery area
 	located      bool
 	parkedSent   bool // car_parked emitted for the current rest
 	approachSent bool
@@ -129,15 +137,16 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		proxRes--
 	}
 	return &Engine{
-		cfg:      cfg,
-		proxRes:  proxRes,
-		diskK:    geo.DiskK(cfg.ApproachRadiusM, proxRes),
-		store:    fastcache.New(cfg.StoreBytes),
-		windows:  make(map[string]*window),
-		byVIN:    make(map[string][]*window),
-		routes:   make(map[string]*Route),
-		courier:  make(map[string]string),
-		couriers: make(map[string]*courierFix),
+		cfg:       cfg,
+		proxRes:   proxRes,
+		diskK:     geo.DiskK(cfg.ApproachRadiusM, proxRes),
+		store:     fastcache.New(cfg.StoreBytes),
+		windows:   make(map[string]*window),
+		byVIN:     make(map[string][]*window),
+		routes:    make(map[string]*Route),
+		courier:   make(map[string]string),
+		couriers:  make(map[string]*courierFix),
+		cancelled: make(map[string]uint32),
 	}, nil
 }
 
@@ -184,9 +193,12 @@ func (e *Engine) HasWindowState(id string) bool {
 	return ok
 }
 
-// observe moves stream time to ts (firing the timers due up to it) and
-// remembers the wall time of this input for the idle fallback.
+// observe moves stream time to ts (firing the timers due up to it); when
+// that moves stream time, it remembers the wall time for the idle fallback.
 func (e *Engine) observe(now, ts int64) {
+	if ts <= e.stream {
+		return
+	}
 	e.advance(now, ts)
 	e.lastDataWall = now
 	e.lastDataTS = e.stream

@@ -152,3 +152,53 @@ func TestCourierProximityEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineStateStaysBounded checks that repeated dispatch records do not
+// grow the engine: re-sending an unchanged window schedules nothing, a
+// withdrawn route forgets its courier, and a huge delivery radius gets a
+// small cell cover.
+func TestEngineStateStaysBounded(t *testing.T) {
+	tests := []struct {
+		name  string
+		apply func(e *Engine)
+		check func(t *testing.T, e *Engine)
+	}{
+		{"window re-sent", func(e *Engine) {
+			w := Window{ID: "W-000000", Kind: KindDelivery, VIN: fmt.Sprintf("V%016d", 0),
+				Start: t0, End: t0 + 365*24*3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+			for range 10_000 {
+				e.PutWindow(t0, &w)
+			}
+		}, func(t *testing.T, e *Engine) {
+			if n := len(e.timers); n > 4 {
+				t.Errorf("%d timers after re-sending one window 10000 times", n)
+			}
+		}},
+		{"route withdrawn", func(e *Engine) {
+			e.PutRoute(t0, &Route{CourierID: "C-1", Stops: []Stop{{WindowID: "W-000000"}}})
+			cp := CourierPing{CourierID: "C-1", TS: t0, Lat: 48.14, Lng: 11.58}
+			e.CourierPing(t0, &cp)
+			e.DeleteRoute(t0, "C-1")
+		}, func(t *testing.T, e *Engine) {
+			if s := e.Stats(); s.Couriers != 0 || s.Routes != 0 {
+				t.Errorf("stats %+v after the only route was withdrawn", s)
+			}
+		}},
+		{"huge radius", func(e *Engine) {
+			w := Window{ID: "W-BIG", Kind: KindDelivery, VIN: "WAUZZZ4G0FN000777",
+				Start: t0, End: t0 + 3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 50_000}
+			e.PutWindow(t0, &w)
+		}, func(t *testing.T, e *Engine) {
+			if n := e.windows["W-BIG"].area.Cover.Len(); n == 0 || n > 200 {
+				t.Errorf("cover of a 50 km area has %d cells", n)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := benchEngine(t, 1)
+			tt.apply(e)
+			tt.check(t, e)
+		})
+	}
+}

@@ -180,6 +180,14 @@ func TestScenarios(t *testing.T) {
 		{"approach_arrive", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked courier_arrived unlock_eligible access_revoked window_missed tracking_stopped", noState(vin)},
 		{"cancelled", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked window_cancelled tracking_stopped", noState(vin)},
 		{"reassigned", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked courier_approaching courier_arrived unlock_eligible access_revoked window_missed tracking_stopped", noState(vin)},
+		{"moved_rearrival", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible car_moved access_revoked car_parked courier_arrived unlock_eligible access_revoked window_missed tracking_stopped", noState(vin)},
+		{"route_resend_relock", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible trunk_opened trunk_closed access_revoked delivery_completed relock_missing tracking_stopped", noState(vin)},
+		{"window_changes", "tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked tracking_stopped " +
+			"tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked window_cancelled tracking_stopped " +
+			"tracking_started car_located car_parked courier_approaching courier_arrived unlock_eligible access_revoked tracking_stopped " +
+			"tracking_started car_located car_parked window_missed tracking_stopped", noState(vin, "WAUZZZ4G0FN000002")},
+		{"two_windows", "tracking_started car_located car_parked tracking_started car_located car_parked window_missed tracking_stopped window_missed tracking_stopped", noState(vin)},
+		{"idle_stuck", "tracking_started car_located car_parked window_missed tracking_stopped", noState(vin)},
 		{"missed", "tracking_started car_located car_parked window_missed tracking_stopped", noState(vin)},
 		{"consent", "tracking_started car_located car_parked window_missed tracking_stopped", noState(vin, "WAUZZZ4G0FN000002", "WAUZZZ4G0FN000009")},
 		{"filters", "tracking_started car_located", func(t *testing.T, e *Engine) {
@@ -199,6 +207,19 @@ func TestScenarios(t *testing.T) {
 			first := runScenario(t, path)
 			if got := strings.Join(first.types, " "); got != tt.types {
 				t.Errorf("event types\n got: %s\nwant: %s", got, tt.types)
+			}
+			ids := map[string]bool{}
+			for _, l := range bytes.Split(bytes.TrimSpace(first.events), []byte("\n")) {
+				var ev struct {
+					ID string `json:"event_id"`
+				}
+				if err := json.Unmarshal(l, &ev); err != nil {
+					t.Fatalf("event is not JSON: %v: %s", err, l)
+				}
+				if ids[ev.ID] {
+					t.Errorf("event id %s emitted twice", ev.ID)
+				}
+				ids[ev.ID] = true
 			}
 			second := runScenario(t, path)
 			if !bytes.Equal(first.events, second.events) {

@@ -6,6 +6,11 @@ import (
 	"github.com/trunkline/trunkline/geo"
 )
 
+// dispatchTime is the event time of a change dispatch makes to w (a
+// tombstone, an update, a route change): such records carry no event time,
+// so it is the stream time ref, but never earlier than w's latest event.
+func (w *window) dispatchTime(ref int64) int64 { return max(ref, w.lastTS) }
+
 // refTime is the time a window or route change is applied at: the stream
 // time, or the wall clock before any input has moved stream time.
 func (e *Engine) refTime(now int64) int64 {
@@ -16,8 +21,14 @@ func (e *Engine) refTime(now int64) int64 {
 }
 
 // PutWindow inserts or updates a window; w is copied. A window whose end has
-// already passed is filtered (window_expired). An update keeps the window's
-// runtime state; if it changes the car, the old car's state is purged.
+// already passed is filtered (window_expired).
+//
+// An update keeps the window's runtime state, except when it ends the
+// consent under which the car was tracked: a new VIN, or a start moved
+// after the current stream time. Tracking then stops (a live grant is
+// revoked as cancelled, tracking_stopped is emitted, the car's state is
+// purged) and the window opens again for its new car or at its new start.
+// An update that changes neither start, end nor car schedules nothing.
 func (e *Engine) PutWindow(now int64, in *Window) Reason {
 	ref := e.refTime(now)
 	old := e.windows[in.ID]
@@ -29,8 +40,8 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		def.RadiusM = e.cfg.DefaultRadiusM
 	}
 	if old == nil {
-		w := &window{def: def}
-		w.area = geo.NewCircle(def.Lat, def.Lng, def.RadiusM, e.cfg.H3Resolution)
+		w := &window{def: def, incarnation: e.cancelled[def.ID]}
+		w.area, w.areaRes = e.newArea(&def)
 		e.windows[def.ID] = w
 		e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
 		e.scheduleWindow(w)
@@ -38,25 +49,48 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		return Applied
 	}
 	w := old
-	if def.VIN != w.def.VIN {
-		// Another car: the old car's consent for this window ends here.
-		e.unlinkVIN(w)
+	vinChanged := def.VIN != w.def.VIN
+	if vinChanged || (w.phase == phaseOpen && def.Start > ref) {
 		if w.phase == phaseOpen {
+			ts := w.dispatchTime(ref)
+			e.revoke(now, w, "cancelled", ts)
+			e.emit(now, w, EvTrackingStopped, ts, nil)
 			e.open--
 			w.phase = phasePending
+			w.reopenAt = ts
+		}
+		if vinChanged {
+			e.unlinkVIN(w)
+			w.completed = false
 		}
 		e.purgeCarIfUnused(w.def.VIN)
-		w.located, w.parkedSent, w.approachSent, w.arrived = false, false, false, false
-		w.grant, w.trunkOpened, w.disk = nil, false, geo.CellSet{}
-		e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
+		w.located, w.parkedSent, w.approachSent, w.arrived, w.inside = false, false, false, false, false
+		w.grant, w.grantCourier, w.trunkOpened, w.disk, w.relockDue = nil, "", false, geo.CellSet{}, 0
+		if vinChanged {
+			e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
+		}
 	}
 	if def.Lat != w.def.Lat || def.Lng != w.def.Lng || def.RadiusM != w.def.RadiusM {
-		w.area = geo.NewCircle(def.Lat, def.Lng, def.RadiusM, e.cfg.H3Resolution)
+		w.area, w.areaRes = e.newArea(&def)
 	}
+	reschedule := vinChanged || def.Start != w.def.Start || def.End != w.def.End
 	w.def = def
-	e.scheduleWindow(w)
-	e.advance(now, e.stream)
+	if reschedule {
+		e.scheduleWindow(w)
+		e.advance(now, e.stream)
+	}
 	return Applied
+}
+
+// newArea returns the delivery area of w: a circle around the address with
+// its cell cover at the finest resolution at which the cover stays small (a
+// grid disk of radius 4 or less), so a large radius costs no more memory.
+func (e *Engine) newArea(w *Window) (geo.Circle, int) {
+	res := e.cfg.H3Resolution
+	for res > 0 && geo.DiskK(w.RadiusM, res) > 4 {
+		res--
+	}
+	return geo.NewCircle(w.Lat, w.Lng, w.RadiusM, res), res
 }
 
 // scheduleWindow (re)schedules the open and close timers of w; timers of an
@@ -82,7 +116,7 @@ func (e *Engine) DeleteWindow(now int64, id string) Reason {
 	if w == nil {
 		return FilterUnknownWindow
 	}
-	ts := e.refTime(now)
+	ts := w.dispatchTime(e.refTime(now))
 	if w.phase == phaseOpen {
 		e.revoke(now, w, "cancelled", ts)
 	}
@@ -91,6 +125,8 @@ func (e *Engine) DeleteWindow(now int64, id string) Reason {
 		e.emit(now, w, EvTrackingStopped, ts, nil)
 	}
 	e.remove(w)
+	// A window created again under the same id gets other event ids.
+	e.cancelled[id] = w.incarnation + 1
 	return Applied
 }
 
@@ -101,7 +137,7 @@ func (e *Engine) openWindow(now int64, w *window, ts int64) {
 	}
 	w.phase = phaseOpen
 	e.open++
-	e.emit(now, w, EvTrackingStarted, ts, nil)
+	e.emit(now, w, EvTrackingStarted, max(ts, w.reopenAt), nil)
 }
 
 // closeWindow ends the window at its end time: a live grant is revoked, a
@@ -163,21 +199,23 @@ func (e *Engine) purgeCarIfUnused(vin string) {
 
 // PutRoute inserts or replaces a courier's route; r is copied. Each stop's
 // window is then served by this courier (the latest route naming a window
-// wins). A live grant issued to a courier who no longer serves its window
-// is revoked (reason cancelled).
+// wins); a window whose courier changes starts approach and arrival afresh.
+// A live grant issued to a courier who no longer serves its window is
+// revoked (reason cancelled).
 func (e *Engine) PutRoute(now int64, r *Route) Reason {
 	old := e.routes[r.CourierID]
-	if old != nil {
-		e.unlinkRoute(old)
-	}
 	cp := &Route{CourierID: r.CourierID, Stops: slices.Clone(r.Stops)}
+	if old != nil {
+		for _, s := range old.Stops {
+			if e.courier[s.WindowID] == old.CourierID && !cp.serves(s.WindowID) {
+				e.unserve(s.WindowID)
+			}
+		}
+	}
 	e.routes[cp.CourierID] = cp
 	for _, s := range cp.Stops {
-		if prev, ok := e.courier[s.WindowID]; ok && prev != cp.CourierID {
-			if w := e.windows[s.WindowID]; w != nil {
-				// A new courier: arrival and approach start afresh.
-				w.approachSent, w.arrived = false, false
-			}
+		if prev, ok := e.courier[s.WindowID]; !ok || prev != cp.CourierID {
+			e.unserve(s.WindowID)
 		}
 		e.courier[s.WindowID] = cp.CourierID
 	}
@@ -187,14 +225,33 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 	}
 	for _, s := range cp.Stops {
 		if w := e.windows[s.WindowID]; w != nil && w.grant != nil && w.grantCourier != cp.CourierID {
-			e.revoke(now, w, "cancelled", ts)
+			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
 	}
-	// A courier already near a parked car counts at once.
-	if c := e.couriers[cp.CourierID]; c != nil {
-		e.courierNear(now, cp, c, ts)
+	// A courier already near a parked car counts at once, at the time of
+	// its fix.
+	if c := e.couriers[cp.CourierID]; c != nil && e.fresh(c, ts) {
+		e.courierNear(now, cp, c, c.ts)
 	}
 	return Applied
+}
+
+func (r *Route) serves(windowID string) bool {
+	for _, s := range r.Stops {
+		if s.WindowID == windowID {
+			return true
+		}
+	}
+	return false
+}
+
+// unserve takes a window from its courier: approach and arrival start
+// afresh with the next.
+func (e *Engine) unserve(windowID string) {
+	delete(e.courier, windowID)
+	if w := e.windows[windowID]; w != nil {
+		w.approachSent, w.arrived = false, false
+	}
 }
 
 // DeleteRoute withdraws a courier's route: its windows have no courier until
@@ -204,8 +261,13 @@ func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
 	if r == nil {
 		return Applied
 	}
-	e.unlinkRoute(r)
+	for _, s := range r.Stops {
+		if e.courier[s.WindowID] == r.CourierID {
+			e.unserve(s.WindowID)
+		}
+	}
 	delete(e.routes, courierID)
+	delete(e.couriers, courierID)
 	e.revokeStale(now, r, e.refTime(now))
 	return Applied
 }
@@ -216,18 +278,7 @@ func (e *Engine) revokeStale(now int64, r *Route, ts int64) {
 	for _, s := range r.Stops {
 		w := e.windows[s.WindowID]
 		if w != nil && w.grant != nil && w.grantCourier == r.CourierID && e.courier[s.WindowID] != r.CourierID {
-			e.revoke(now, w, "cancelled", ts)
-		}
-	}
-}
-
-func (e *Engine) unlinkRoute(r *Route) {
-	for _, s := range r.Stops {
-		if e.courier[s.WindowID] == r.CourierID {
-			delete(e.courier, s.WindowID)
-			if w := e.windows[s.WindowID]; w != nil {
-				w.approachSent, w.arrived = false, false
-			}
+			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
 	}
 }
