@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -94,6 +96,8 @@ type router struct {
 
 	windows  map[string]storedWindow
 	routes   map[string]*Route
+	routeSeq map[string]uint64 // order in which the routes were stored
+	seq      uint64
 	couriers map[string]CourierPing
 	workers  map[int32]*worker
 	nparts   int32
@@ -118,6 +122,7 @@ func newRouter(p *Processor, nparts int32, pending map[tp]int64) *router {
 		p:        p,
 		windows:  make(map[string]storedWindow),
 		routes:   make(map[string]*Route),
+		routeSeq: make(map[string]uint64),
 		couriers: make(map[string]CourierPing),
 		workers:  make(map[int32]*worker),
 		nparts:   nparts,
@@ -196,6 +201,19 @@ func (r *router) control(ctx context.Context, c routerCtl) {
 		for _, cp := range r.couriers {
 			snap.couriers = append(snap.couriers, cp)
 		}
+		// The worker applies the snapshot in the order the router took the
+		// records in (routes: the latest route naming a window wins), or in
+		// a fixed order where that does not matter, so that what it emits
+		// does not depend on map iteration.
+		slices.SortFunc(snap.windows, func(a, b *Window) int {
+			return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.ID, b.ID))
+		})
+		slices.SortFunc(snap.routes, func(a, b *Route) int {
+			return cmp.Compare(r.routeSeq[a.CourierID], r.routeSeq[b.CourierID])
+		})
+		slices.SortFunc(snap.couriers, func(a, b CourierPing) int {
+			return cmp.Or(cmp.Compare(a.TS, b.TS), cmp.Compare(a.CourierID, b.CourierID))
+		})
 		r.send(ctx, w, tableUpdate{kind: updSnapshot, snap: snap})
 	}
 }
@@ -337,6 +355,7 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 	if len(rec.Value) == 0 { // tombstone: the route is withdrawn
 		id := string(rec.Key)
 		delete(r.routes, id)
+		delete(r.routeSeq, id)
 		r.broadcast(ctx, tableUpdate{kind: updDeleteRoute, id: id})
 		tl.outcome(Applied)
 		return
@@ -351,6 +370,8 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 		return
 	}
 	r.routes[rt.CourierID] = rt
+	r.seq++
+	r.routeSeq[rt.CourierID] = r.seq
 	r.broadcast(ctx, tableUpdate{kind: updPutRoute, route: rt})
 	tl.outcome(Applied)
 }
