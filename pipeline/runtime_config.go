@@ -106,8 +106,8 @@ func (c Config) Validate() error {
 	if err := c.CarPingsPartitioner.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MaxRecordBytes < 1<<10 || c.MaxRecordBytes > 16<<20 {
-		errs = append(errs, fmt.Errorf("max_record_bytes %d out of range: use 1 KiB..16 MiB", c.MaxRecordBytes))
+	if c.MaxRecordBytes < 1<<10 || c.MaxRecordBytes > 512<<10 {
+		errs = append(errs, fmt.Errorf("max_record_bytes %d out of range: use 1 KiB..512 KiB", c.MaxRecordBytes))
 	}
 	if c.CourierLookback < 0 {
 		errs = append(errs, fmt.Errorf("courier_lookback must be >= 0, got %v", c.CourierLookback))

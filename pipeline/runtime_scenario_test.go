@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trunkline/trunkline/pipeline"
 	"github.com/trunkline/trunkline/sink"
@@ -217,4 +219,43 @@ func TestProcessorWaitsForBrokers(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 	done <- nil
+}
+
+// TestProcessorSurvivesHugeRecord: a car ping larger than the producer's
+// batch limit is dead-lettered with its value cut (value-truncated header),
+// not retried forever as a produce failure that stops the processor.
+func TestProcessorSurvivesHugeRecord(t *testing.T) {
+	e := newEnv(t, 1)
+	big, err := kgo.NewClient(kgo.SeedBrokers(e.addrs...), kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(big.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	huge := append([]byte(`{"vin":"`), bytes.Repeat([]byte("A"), 1_100_000)...)
+	if err := big.ProduceSync(ctx, rec(e.topics.CarPings, "WAUZZZ4G0FN000001", huge)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	e.produce(rec(e.topics.CarPings, "WAUZZZ4G0FN000002", parkedPing("WAUZZZ4G0FN000002", t0)))
+
+	cfg := e.config("huge")
+	r := e.start(cfg, newClock(t0))
+	dlq := e.reader(e.topics.DLQ).until("the dead letter", func(rs []*kgo.Record) bool { return len(rs) == 1 })
+	if got := header(dlq[0], sink.HeaderValueTruncated); got != fmt.Sprint(len(huge)) {
+		t.Errorf("value-truncated header %q, want %d", got, len(huge))
+	}
+	if len(dlq[0].Value) != cfg.MaxRecordBytes {
+		t.Errorf("dead letter value has %d bytes, want %d", len(dlq[0].Value), cfg.MaxRecordBytes)
+	}
+	waitFor(t, "both records consumed", func() bool { return r.p.Snapshot().CarPings.Consumed == 2 })
+	if err := r.shutdown(t); err != nil {
+		t.Fatalf("processor stopped with %v", err)
+	}
+	s := r.p.Snapshot()
+	checkInvariant(t, s)
+	if s.CarPings.DeadLetteredFor(pipeline.DLQOversized) != 1 || s.CarPings.FilteredBy[pipeline.FilterNoWindow] != 1 {
+		t.Errorf("car pings %+v", s.CarPings)
+	}
+	e.checkCommitted("huge", e.topics.CarPings)
 }

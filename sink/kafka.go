@@ -24,6 +24,12 @@ type KafkaConfig struct {
 	Source string
 	// Linger is how long the producer waits to batch records.
 	Linger time.Duration
+	// MaxDeadLetterBytes caps the value of a dead letter: a longer value
+	// (an oversized record) is cut to this length and the record carries
+	// its original length in the value-truncated header, so that one huge
+	// record cannot fail the dead-letter produce and stop the processor.
+	// 0 means no cap.
+	MaxDeadLetterBytes int
 }
 
 // KafkaConfigFrom returns the sink configuration a processor with cfg
@@ -35,6 +41,8 @@ func KafkaConfigFrom(cfg pipeline.Config) KafkaConfig {
 		DLQ:     cfg.Topics.DLQ,
 		Source:  cfg.Engine.Source,
 		Linger:  cfg.ProduceLinger,
+
+		MaxDeadLetterBytes: cfg.MaxRecordBytes,
 	}
 }
 
@@ -58,6 +66,9 @@ const (
 	HeaderSourceTopic     = "source-topic"
 	HeaderSourcePartition = "source-partition"
 	HeaderSourceOffset    = "source-offset"
+	// HeaderValueTruncated, present only on a dead letter whose value was
+	// cut to MaxDeadLetterBytes, holds the original value's length.
+	HeaderValueTruncated = "value-truncated"
 )
 
 var (
@@ -86,6 +97,7 @@ type Kafka struct {
 	source []byte
 	types  [][]byte // ce_type per pipeline.EventType
 	pool   sync.Pool
+	maxDL  int
 }
 
 // NewKafka returns a Kafka sink with a client of its own; opts are added to
@@ -106,7 +118,7 @@ func NewKafka(cfg KafkaConfig, opts ...kgo.Opt) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink: cannot create the producer: %w", err)
 	}
-	k := &Kafka{cl: cl, events: cfg.Events, dlq: cfg.DLQ, source: []byte(cfg.Source)}
+	k := &Kafka{cl: cl, events: cfg.Events, dlq: cfg.DLQ, source: []byte(cfg.Source), maxDL: cfg.MaxDeadLetterBytes}
 	for _, t := range pipeline.EventTypes() {
 		for int(t) >= len(k.types) {
 			k.types = append(k.types, nil)
@@ -192,10 +204,10 @@ func (k *Kafka) DeadLetter(ctx context.Context, rec *kgo.Record, cause error, ac
 	if cause != nil {
 		msg = cause.Error()
 	}
+	value := rec.Value
 	dl := &kgo.Record{
 		Topic: k.dlq,
 		Key:   rec.Key,
-		Value: rec.Value,
 		Headers: []kgo.RecordHeader{
 			{Key: HeaderError, Value: []byte(msg)},
 			{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
@@ -204,6 +216,11 @@ func (k *Kafka) DeadLetter(ctx context.Context, rec *kgo.Record, cause error, ac
 		},
 		Timestamp: rec.Timestamp,
 	}
+	if k.maxDL > 0 && len(value) > k.maxDL {
+		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderValueTruncated, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
+		value = value[:k.maxDL]
+	}
+	dl.Value = value
 	k.cl.Produce(ctx, dl, func(_ *kgo.Record, err error) { ack(err) })
 }
 
