@@ -6,14 +6,15 @@ import (
 	"encoding/hex"
 )
 
-// emit appends one event of window w. Its id is derived from the window, the
-// window's event sequence number, the type and the event time, so replaying
-// the same input yields the same ids. fill sets the type-specific fields.
+// emit appends one event of window w. Its id is derived from the window, its
+// car, the window's event sequence number, the type and the event time, so
+// replaying the same input yields the same ids, and a window handed to an
+// engine of another partition with a new car gets ids of its own. fill sets the type-specific fields.
 func (e *Engine) emit(now int64, w *window, typ EventType, ts int64, fill func(*Event)) {
 	w.seq++
 	w.lastTS = max(w.lastTS, ts)
 	e.events = append(e.events, Event{
-		ID:        eventID(w.def.ID, w.incarnation, w.seq, typ, ts),
+		ID:        eventID(w.def.ID, w.def.VIN, w.incarnation, w.seq, typ, ts),
 		Type:      typ,
 		WindowID:  w.def.ID,
 		OrderID:   w.def.OrderID,
@@ -39,10 +40,12 @@ func (e *Engine) emitPos(now int64, w *window, typ EventType, ts int64, lat, lng
 	})
 }
 
-func eventID(windowID string, incarnation, seq uint32, typ EventType, ts int64) string {
+func eventID(windowID, vin string, incarnation, seq uint32, typ EventType, ts int64) string {
 	var b [8 + 4 + 1 + 4]byte
 	h := sha256.New()
 	h.Write([]byte(windowID))
+	h.Write([]byte{0})
+	h.Write([]byte(vin))
 	binary.BigEndian.PutUint64(b[:8], uint64(ts))
 	binary.BigEndian.PutUint32(b[8:12], seq)
 	b[12] = byte(typ)

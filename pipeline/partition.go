@@ -167,6 +167,8 @@ func (w *worker) apply(u *tableUpdate) {
 		w.eng.PutWindow(now, u.window)
 	case updDeleteWindow:
 		w.eng.DeleteWindow(now, u.id)
+	case updHandOffWindow:
+		w.eng.HandOffWindow(now, u.id)
 	case updPutRoute:
 		w.eng.PutRoute(now, u.route)
 	case updDeleteRoute:

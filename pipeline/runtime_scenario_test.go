@@ -259,3 +259,56 @@ func TestProcessorSurvivesHugeRecord(t *testing.T) {
 	}
 	e.checkCommitted("huge", e.topics.CarPings)
 }
+
+// TestProcessorWindowChangesPartition: dispatch moves a window to a car of
+// another partition. The old owner stops tracking the old car without
+// cancelling the window; the new owner tracks the new car; no event id
+// repeats.
+func TestProcessorWindowChangesPartition(t *testing.T) {
+	e := newEnv(t, 2)
+	p := pipeline.PartitionerMurmur2
+	vin1 := "WAUZZZ4G0FN000001"
+	var vin2 string
+	for i := 2; vin2 == ""; i++ {
+		if v := fmt.Sprintf("WAUZZZ4G0FN%06d", i); p.Partition([]byte(v), 2) != p.Partition([]byte(vin1), 2) {
+			vin2 = v
+		}
+	}
+	clk := newClock(t0)
+	e.produce(rec(e.topics.Windows, "W-1", window("W-1", vin1)))
+	r := e.start(e.config("handoff"), clk)
+	waitFor(t, "ready", r.p.Ready)
+	events := e.reader(e.topics.Events)
+	e.produce(rec(e.topics.CarPings, vin1, parkedPing(vin1, t0)))
+	events.until("car_parked", hasType("car_parked"))
+
+	e.produce(rec(e.topics.Windows, "W-1", window("W-1", vin2)))
+	events.until("tracking_stopped", hasType("tracking_stopped"))
+	e.produce(rec(e.topics.CarPings, vin2, parkedPing(vin2, t0.Add(time.Second))))
+	recs := events.until("the new car parked", func(rs []*kgo.Record) bool {
+		n := 0
+		for _, r := range rs {
+			if eventType(r) == "car_parked" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	var types []string
+	ids := map[string]bool{}
+	for _, r := range recs {
+		types = append(types, eventType(r))
+		id := header(r, sink.HeaderID)
+		if ids[id] {
+			t.Errorf("event id %s repeats", id)
+		}
+		ids[id] = true
+	}
+	want := "tracking_started car_located car_parked tracking_stopped tracking_started car_located car_parked"
+	if got := strings.Join(types, " "); got != want {
+		t.Errorf("events\n got: %s\nwant: %s", got, want)
+	}
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,6 +48,7 @@ const (
 	updSnapshot updateKind = iota + 1
 	updPutWindow
 	updDeleteWindow
+	updHandOffWindow
 	updPutRoute
 	updDeleteRoute
 	updCourier
@@ -339,9 +340,10 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 	part := r.p.cfg.CarPingsPartitioner.Partition([]byte(w.VIN), r.nparts)
 	r.windows[w.ID] = storedWindow{w: w, part: part}
 	if known && old.part != part {
-		// The window moved to another car: its old owner cancels it.
+		// The window moved to a car of another partition: its old owner
+		// stops tracking the old car and hands the window over.
 		if ow := r.workers[old.part]; ow != nil {
-			r.send(ctx, ow, tableUpdate{kind: updDeleteWindow, id: w.ID})
+			r.send(ctx, ow, tableUpdate{kind: updHandOffWindow, id: w.ID})
 		}
 	}
 	if ow := r.workers[part]; ow != nil {

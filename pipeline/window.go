@@ -130,6 +130,24 @@ func (e *Engine) DeleteWindow(now int64, id string) Reason {
 	return Applied
 }
 
+// HandOffWindow gives up window id because its car (after a change of VIN)
+// belongs to another partition, whose engine takes the window over: as on
+// a change of car, a live grant is revoked (cancelled) and tracking_stopped
+// is emitted, but the window is not cancelled.
+func (e *Engine) HandOffWindow(now int64, id string) Reason {
+	w := e.windows[id]
+	if w == nil {
+		return FilterUnknownWindow
+	}
+	if w.phase == phaseOpen {
+		ts := w.dispatchTime(e.refTime(now))
+		e.revoke(now, w, "cancelled", ts)
+		e.emit(now, w, EvTrackingStopped, ts, nil)
+	}
+	e.remove(w)
+	return Applied
+}
+
 // openWindow starts tracking: consent begins.
 func (e *Engine) openWindow(now int64, w *window, ts int64) {
 	if w.phase != phasePending {
