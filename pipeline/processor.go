@@ -203,6 +203,10 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.log.Info("stopping: draining partition workers and committing")
 	stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer stopCancel()
+	// A worker blocked handing records to a sink that cannot take them
+	// (brokers down, buffer full) gives up when the stop deadline passes,
+	// so a stop never outlasts ShutdownTimeout.
+	defer context.AfterFunc(stopCtx, stopProduce)()
 	commitErr := c.close(stopCtx)
 	stopBroadcast()
 	if err := p.sink.Flush(stopCtx); err != nil && commitErr == nil {

@@ -312,3 +312,52 @@ func TestProcessorWindowChangesPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// blockSink blocks every call until ctx is done, as the Sink contract
+// allows and as a Kafka producer does when its buffer is full and the
+// brokers are down.
+type blockSink struct {
+	called chan struct{}
+	once   sync.Once
+}
+
+func (s *blockSink) block(ctx context.Context, ack func(error)) {
+	s.once.Do(func() { close(s.called) })
+	<-ctx.Done()
+	ack(ctx.Err())
+}
+func (s *blockSink) Event(ctx context.Context, _ *pipeline.Event, ack func(error)) { s.block(ctx, ack) }
+func (s *blockSink) DeadLetter(ctx context.Context, _ *kgo.Record, _ error, ack func(error)) {
+	s.block(ctx, ack)
+}
+func (s *blockSink) Flush(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+// TestProcessorStopsWhileSinkBlocks: a stop gives up on a sink that cannot
+// take records once shutdown_timeout has passed, instead of hanging.
+func TestProcessorStopsWhileSinkBlocks(t *testing.T) {
+	e := newEnv(t, 1)
+	const vin = "WAUZZZ4G0FN000001"
+	e.produce(rec(e.topics.Windows, "W-1", window("W-1", vin)), rec(e.topics.CarPings, vin, parkedPing(vin, t0)))
+	cfg := e.config("blocked-stop")
+	cfg.ShutdownTimeout = time.Second
+	snk := &blockSink{called: make(chan struct{})}
+	p, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: snk, Clock: newClock(t0).now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case <-snk.called:
+	case <-time.After(testDeadline):
+		t.Fatal("the sink was never called")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		t.Logf("Run returned %v", err)
+	case <-time.After(testDeadline):
+		t.Fatalf("Run did not return within %v of cancel (shutdown_timeout %v)", testDeadline, cfg.ShutdownTimeout)
+	}
+}
