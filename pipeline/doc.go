@@ -18,11 +18,15 @@
 //     reflection.
 //   - Engine: the delivery state machine of one partition; deterministic,
 //     it takes time only from its inputs and the now its caller passes.
+//     Its rules are documented on CarPing, CourierPing, PutWindow,
+//     PutRoute and evaluate; checkFix holds the GPS checks; Grant tokens
+//     are signed by SignGrant and checked by VerifyGrant.
 //   - Processor: the Kafka runtime. It reads the broadcast tables (windows,
 //     routes, recent courier positions) into one router goroutine before it
 //     joins the consumer group; the router hands each partition worker the
-//     windows of the cars it owns (by Kafka's murmur2 key partitioning of
-//     the VIN) and every route and courier position. Each worker owns one
+//     windows of the cars it owns (by the key partitioning of the VIN the
+//     feeds use: Config.CarPingsPartitioner, murmur2 by default) and every
+//     route and courier position. Each worker owns one
 //     Engine and hands its events and dead letters to the Sink; a
 //     partition's offset is committed only once the broker has acknowledged
 //     everything emitted for the records before it (at-least-once).
