@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -42,6 +43,13 @@ type worker struct {
 	done    chan struct{} // closed when run returns
 	lost    bool          // set before stop is closed: do not wait for acks, do not mark
 	wait    time.Duration // set before stop is closed: how long to wait for acks
+
+	// pctx is the context of the worker's sink calls; the watchdog cancels
+	// it when a call has blocked longer than ProduceTimeout. sinkSince is
+	// when the current sink call began (Unix ns), 0 outside one.
+	pctx      context.Context
+	pcancel   context.CancelFunc
+	sinkSince atomic.Int64
 
 	flow     sync.Mutex // guards buffered and paused
 	buffered int        // records handed over and not yet processed
@@ -86,6 +94,11 @@ func (w *worker) run() {
 	}
 	w.eng = eng
 	defer eng.Close()
+	w.pctx, w.pcancel = context.WithCancel(w.p.produceCtx)
+	defer w.pcancel()
+	wdStop, wdDone := make(chan struct{}), make(chan struct{})
+	go w.watchdog(wdStop, wdDone)
+	defer func() { close(wdStop); <-wdDone }()
 
 	select {
 	case u := <-w.inbox: // the router always sends the snapshot first
@@ -194,9 +207,37 @@ func (w *worker) tick() {
 	w.p.counters.flush(inCarPings, &w.tally)
 	if w.err == nil && len(w.queue) > 0 {
 		if b := w.queue[0]; b.pending.Load() != 0 && time.Duration(w.ticks-b.tick)*w.p.cfg.TickInterval > w.p.cfg.ProduceTimeout {
-			w.err = fmt.Errorf("no acknowledgement from the broker for output of %s partition %d within produce_timeout (%v); offsets were not committed past it: check the broker and the topics %s and %s, then restart",
-				w.p.cfg.Topics.CarPings, w.part, w.p.cfg.ProduceTimeout, w.p.cfg.Topics.Events, w.p.cfg.Topics.DLQ)
+			w.err = w.produceTimeout("no acknowledgement from the broker")
 			w.p.fail(w.err)
+		}
+	}
+}
+
+// produceTimeout is the error of output that waited longer than
+// ProduceTimeout.
+func (w *worker) produceTimeout(what string) error {
+	return fmt.Errorf("%s for output of %s partition %d within produce_timeout (%v); offsets were not committed past it: check the broker and the topics %s and %s, then restart",
+		what, w.p.cfg.Topics.CarPings, w.part, w.p.cfg.ProduceTimeout, w.p.cfg.Topics.Events, w.p.cfg.Topics.DLQ)
+}
+
+// watchdog fails the processor and cancels the worker's sink calls when
+// one of them has blocked longer than ProduceTimeout (a producer whose
+// buffer is full while the brokers are down blocks in Produce), since the
+// blocked worker cannot notice itself. It runs until stop is closed.
+func (w *worker) watchdog(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(w.p.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if s := w.sinkSince.Load(); s != 0 && time.Since(time.Unix(0, s)) > w.p.cfg.ProduceTimeout {
+				w.p.fail(w.produceTimeout("the sink did not take records"))
+				w.pcancel()
+				return
+			}
 		}
 	}
 }
@@ -212,7 +253,9 @@ func (w *worker) deadLetter(now int64, rec *kgo.Record, err error) {
 	w.tally.deadLettered(reason)
 	b := w.batch()
 	b.pending.Add(1)
-	w.p.sink.DeadLetter(w.p.produceCtx, rec, err, b.deadLetterAck())
+	w.sinkSince.Store(time.Now().UnixNano())
+	w.p.sink.DeadLetter(w.pctx, rec, err, b.deadLetterAck())
+	w.sinkSince.Store(0)
 	if w.logDLQ.allow(now) {
 		args := []any{"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "reason", reason}
 		if de != nil && de.Field != "" {
@@ -231,12 +274,14 @@ func (w *worker) emit() {
 	b := w.batch()
 	b.pending.Add(int32(len(evs)))
 	ack := b.eventAck()
+	w.sinkSince.Store(time.Now().UnixNano())
 	for i := range evs {
 		if t := evs[i].Type; t < numEventTypes {
 			w.tally.events[t]++
 		}
-		w.p.sink.Event(w.p.produceCtx, &evs[i], ack)
+		w.p.sink.Event(w.pctx, &evs[i], ack)
 	}
+	w.sinkSince.Store(0)
 	w.eng.ResetEvents()
 }
 

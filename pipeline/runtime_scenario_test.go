@@ -361,3 +361,32 @@ func TestProcessorStopsWhileSinkBlocks(t *testing.T) {
 		t.Fatalf("Run did not return within %v of cancel (shutdown_timeout %v)", testDeadline, cfg.ShutdownTimeout)
 	}
 }
+
+// TestProcessorProduceTimeoutWhileSinkBlocks: a worker blocked in a sink
+// call fails the processor once produce_timeout passes, with an error that
+// says what to check, instead of waiting forever.
+func TestProcessorProduceTimeoutWhileSinkBlocks(t *testing.T) {
+	e := newEnv(t, 1)
+	const vin = "WAUZZZ4G0FN000001"
+	e.produce(rec(e.topics.Windows, "W-1", window("W-1", vin)), rec(e.topics.CarPings, vin, parkedPing(vin, t0)))
+	cfg := e.config("blocked-timeout")
+	cfg.ProduceTimeout = 200 * time.Millisecond
+	cfg.ShutdownTimeout = time.Second
+	snk := &blockSink{called: make(chan struct{})}
+	p, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: snk, Clock: newClock(t0).now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "produce_timeout") {
+			t.Errorf("Run returned %v, want the produce_timeout failure", err)
+		}
+	case <-time.After(testDeadline):
+		t.Fatalf("produce_timeout %v never fired: the worker is stuck in the sink", cfg.ProduceTimeout)
+	}
+}
