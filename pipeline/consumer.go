@@ -121,18 +121,20 @@ func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, m map[string][]
 	if c.closing {
 		return
 	}
-	nparts := int32(0)
-	for _, part := range parts {
-		if part >= c.nparts {
-			nparts = c.refreshPartitions(ctx)
-			break
+	// Every rebalance may follow a change of the partition count (adding
+	// partitions triggers one): read it, and let the router re-home the
+	// windows whose cars now hash elsewhere before any new worker starts.
+	if old := c.nparts; c.refreshPartitions(ctx) > 0 && c.nparts != old {
+		select {
+		case c.r.ctl <- routerCtl{nparts: c.nparts}:
+		case <-c.p.routerDone:
 		}
 	}
 	workers := make(map[int32]*worker, len(c.workers)+len(parts))
 	for part, w := range c.workers {
 		workers[part] = w
 	}
-	for i, part := range parts {
+	for _, part := range parts {
 		w := newWorker(c.p, cl, part) // cl: the callbacks may run before NewClient returns
 		workers[part] = w
 		c.wg.Add(1)
@@ -142,12 +144,8 @@ func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, m map[string][]
 			defer c.p.counters.partitions.Add(-1)
 			w.run()
 		}()
-		ctl := routerCtl{register: w}
-		if i == 0 {
-			ctl.nparts = nparts
-		}
 		select {
-		case c.r.ctl <- ctl:
+		case c.r.ctl <- routerCtl{register: w}:
 		case <-c.p.routerDone:
 		}
 	}

@@ -390,3 +390,57 @@ func TestProcessorProduceTimeoutWhileSinkBlocks(t *testing.T) {
 		t.Fatalf("produce_timeout %v never fired: the worker is stuck in the sink", cfg.ProduceTimeout)
 	}
 }
+
+// TestProcessorPartitionGrowth: partitions added to the car-pings topic
+// move some cars to other partitions, also between partitions whose
+// workers already run; their windows follow them.
+func TestProcessorPartitionGrowth(t *testing.T) {
+	e := newEnv(t, 2)
+	p := pipeline.PartitionerMurmur2
+	vin := ""
+	for i := 0; vin == ""; i++ {
+		v := fmt.Sprintf("WAUZZZ4G0FN%06d", i)
+		if a, b := p.Partition([]byte(v), 2), p.Partition([]byte(v), 3); a != b && b < 2 {
+			vin = v
+		}
+	}
+	e.produce(rec(e.topics.Windows, "W-1", window("W-1", vin)))
+	cfg := e.config("grow")
+	k, err := sink.NewKafka(sink.KafkaConfigFrom(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close(5 * time.Second) })
+	tp := &tap{}
+	proc, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: sink.Tee(k, tp), Clock: newClock(t0).now,
+		ClientOpts: []kgo.Opt{kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(100 * time.Millisecond)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "two partitions", func() bool { s := proc.Snapshot(); return s.Ready && s.Partitions == 2 })
+	actx, acancel := context.WithTimeout(context.Background(), testDeadline)
+	defer acancel()
+	if _, err := e.adm.CreatePartitions(actx, 1, e.topics.CarPings); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three partitions", func() bool { s := proc.Snapshot(); return s.Ready && s.Partitions == 3 })
+
+	manual, err := kgo.NewClient(kgo.SeedBrokers(e.addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(manual.Close)
+	r := rec(e.topics.CarPings, vin, parkedPing(vin, t0))
+	r.Partition = p.Partition([]byte(vin), 3)
+	if err := manual.ProduceSync(actx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ping counted", func() bool { return proc.Snapshot().CarPings.Consumed == 1 })
+	if s := proc.Snapshot().CarPings; s.Applied != 1 {
+		t.Errorf("the car's ping on its new partition %d was not applied: %+v", r.Partition, s)
+	}
+}

@@ -173,14 +173,36 @@ func (r *router) run(ctx context.Context) {
 	}
 }
 
+// rehome applies a new partition count of the car-pings topic: each window
+// whose car now hashes to another partition is handed over from its old
+// owner to its new one (in window id order, so the workers see a fixed
+// sequence).
+func (r *router) rehome(ctx context.Context, nparts int32) {
+	r.nparts = nparts
+	var moved []string
+	for id, sw := range r.windows {
+		if r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), nparts) != sw.part {
+			moved = append(moved, id)
+		}
+	}
+	slices.Sort(moved)
+	for _, id := range moved {
+		sw := r.windows[id]
+		if ow := r.workers[sw.part]; ow != nil {
+			r.send(ctx, ow, tableUpdate{kind: updHandOffWindow, id: id})
+		}
+		sw.part = r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), nparts)
+		r.windows[id] = sw
+		if nw := r.workers[sw.part]; nw != nil {
+			r.send(ctx, nw, tableUpdate{kind: updPutWindow, window: sw.w})
+		}
+	}
+}
+
 // control registers or unregisters a worker.
 func (r *router) control(ctx context.Context, c routerCtl) {
 	if c.nparts > 0 && c.nparts != r.nparts {
-		r.nparts = c.nparts
-		for id, sw := range r.windows {
-			sw.part = r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), r.nparts)
-			r.windows[id] = sw
-		}
+		r.rehome(ctx, c.nparts)
 	}
 	if w := c.unregister; w != nil && r.workers[w.part] == w {
 		delete(r.workers, w.part)
