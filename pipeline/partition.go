@@ -131,17 +131,8 @@ func (w *worker) run() {
 func (w *worker) process(recs []*kgo.Record) {
 	now := w.p.now()
 	w.now = now
-	max := w.p.cfg.MaxRecordBytes
 	for _, rec := range recs {
-		if err := CheckRecordSize(rec.Value, max); err != nil {
-			w.deadLetter(now, rec, err)
-			continue
-		}
-		if err := DecodeCarPing(&w.ping, rec.Value); err != nil {
-			w.deadLetter(now, rec, fmt.Errorf("cannot decode car ping: %w", err))
-			continue
-		}
-		w.tally.outcome(w.eng.CarPing(now, &w.ping))
+		w.carPing(now, rec)
 	}
 	w.emit()
 	w.seal(recs[len(recs)-1])
