@@ -110,3 +110,59 @@ func BenchmarkDistanceM(b *testing.B) {
 	}
 	_ = d
 }
+
+// TestDistanceBoundsM checks that the cheap bounds hold for the distance
+// DistanceM computes, on random pairs at every scale from millimetres to
+// the antipodes, near the poles and across the antimeridian, and that
+// Beyond answers as the exact comparison does, also at thresholds right at
+// the distance.
+func TestDistanceBoundsM(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	scales := []float64{1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 90}
+	near := [][2]float64{{0, 0}, {48.137154, 11.576124}, {89.9999, 10}, {-89.9999, -170}, {0.5, 179.9999}, {-33.9, -179.9999}}
+	for i := range 200_000 {
+		var lat1, lng1 float64
+		if i%3 == 0 {
+			lat1, lng1 = randomPoint(rng)
+		} else {
+			p := near[rng.IntN(len(near))]
+			lat1, lng1 = p[0], p[1]
+		}
+		s := scales[rng.IntN(len(scales))]
+		lat2 := max(-90, min(90, lat1+(2*rng.Float64()-1)*s))
+		lng2 := lng1 + (2*rng.Float64()-1)*s
+		if lng2 >= 180 {
+			lng2 -= 360
+		} else if lng2 < -180 {
+			lng2 += 360
+		}
+		d := DistanceM(lat1, lng1, lat2, lng2)
+		lo, hi := DistanceBoundsM(lat1, lng1, lat2, lng2)
+		if !(lo <= d && d <= hi) {
+			t.Fatalf("(%v, %v)-(%v, %v): distance %v outside bounds [%v, %v]", lat1, lng1, lat2, lng2, d, lo, hi)
+		}
+		for _, m := range []float64{d, math.Nextafter(d, 0), math.Nextafter(d, math.Inf(1)), d * 0.999, d * 1.001, 30, 0} {
+			if got, want := Beyond(lat1, lng1, lat2, lng2, m), d > m; got != want {
+				t.Fatalf("Beyond((%v, %v), (%v, %v), %v) = %v, distance %v", lat1, lng1, lat2, lng2, m, got, d)
+			}
+		}
+	}
+	nan := math.NaN()
+	if Beyond(nan, 0, 0, 0, 10) || Beyond(0, 0, 0, nan, 10) {
+		t.Error("Beyond is true for a NaN coordinate; DistanceM > m is false")
+	}
+}
+
+func BenchmarkBeyond(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		dLat float64
+	}{{"near", 0.00005}, {"borderline", 0.00027}, {"far", 0.01}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Beyond(48.137154, 11.576124, 48.137154+bc.dLat, 11.576124+bc.dLat, 30)
+			}
+		})
+	}
+}

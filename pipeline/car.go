@@ -60,7 +60,15 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 
 	prevTrunk := c.trunk
 	c.ts, c.lat, c.lng = p.TS, p.Lat, p.Lng
-	c.cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+	// The fix's H3 cell is computed when an event carries it: most fixes
+	// emit nothing, and the cgo call is the dearest step of a fix.
+	var cell int64
+	fixCell := func() int64 {
+		if cell == 0 {
+			cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+		}
+		return cell
+	}
 	if p.Source != SourceUnknown {
 		c.source = p.Source
 	}
@@ -78,7 +86,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	moved, parked := false, false
 	if !existed {
 		c.anchorTS, c.anchorLat, c.anchorLng = p.TS, p.Lat, p.Lng
-	} else if geo.DistanceM(c.anchorLat, c.anchorLng, p.Lat, p.Lng) > e.cfg.ParkDistanceM {
+	} else if geo.Beyond(c.anchorLat, c.anchorLng, p.Lat, p.Lng, e.cfg.ParkDistanceM) {
 		moved = c.parked
 		c.parked = false
 		c.anchorTS, c.anchorLat, c.anchorLng = p.TS, p.Lat, p.Lng
@@ -88,7 +96,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 			c.parked, parked = true, true
 		} else if c.dwellAt == 0 {
 			c.dwellAt = c.anchorTS + e.cfg.ParkDwell.Milliseconds()
-			e.schedule(c.dwellAt, timerParkDwell, string(p.VIN), 0, 0)
+			e.schedule(c.dwellAt, timerParkDwell, ws[0].def.VIN, 0, 0) // the VIN, without a copy
 		}
 	}
 	e.saveCar(p.VIN, existed)
@@ -102,14 +110,14 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		if !w.located {
 			w.located = true
 			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
-			e.emitPos(now, w, EvCarLocated, p.TS, p.Lat, p.Lng, c.cell, d, insideFill(d <= w.def.RadiusM))
+			e.emitPos(now, w, EvCarLocated, p.TS, p.Lat, p.Lng, fixCell(), d, insideFill(d <= w.def.RadiusM))
 		}
 		if moved && w.parkedSent {
 			// The courier's arrival was at the old spot.
 			w.parkedSent, w.inside, w.arrived = false, false, false
 			w.disk = geo.CellSet{}
 			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
-			e.emitPos(now, w, EvCarMoved, p.TS, p.Lat, p.Lng, c.cell, d, nil)
+			e.emitPos(now, w, EvCarMoved, p.TS, p.Lat, p.Lng, fixCell(), d, nil)
 			e.revoke(now, w, "car_moved", p.TS)
 		}
 		if c.parked && (parked || !w.parkedSent) {

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -661,11 +663,19 @@ func (s *scanner) str() (b []byte, long bool) {
 	start := s.pos + 1
 	escaped := false
 	for i := start; i < len(data); {
-		c := data[i]
-		if !stringSpecial[c] {
+		// Eight bytes at a time, up to the first special one.
+		if i+8 <= len(data) {
+			m := stringSpecialMask(binary.LittleEndian.Uint64(data[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if !stringSpecial[data[i]] {
 			i++
 			continue
 		}
+		c := data[i]
 		switch {
 		case c == '"':
 			s.pos = i + 1
@@ -704,6 +714,22 @@ var stringSpecial = [256]bool{'"': true, '\\': true,
 	0x08: true, 0x09: true, 0x0a: true, 0x0b: true, 0x0c: true, 0x0d: true, 0x0e: true, 0x0f: true,
 	0x10: true, 0x11: true, 0x12: true, 0x13: true, 0x14: true, 0x15: true, 0x16: true, 0x17: true,
 	0x18: true, 0x19: true, 0x1a: true, 0x1b: true, 0x1c: true, 0x1d: true, 0x1e: true, 0x1f: true}
+
+// stringSpecialMask returns, for the eight bytes of x in little-endian
+// order, a mask whose lowest set bit is the high bit of the first special
+// byte (a quote, a backslash or a control character); 0 when there is none.
+// These are the classic bit tricks for "has a byte less than n" and "has a
+// zero byte": they may also flag bytes after the first special one, never
+// before it.
+func stringSpecialMask(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	less := (x - ones*0x20) &^ x
+	q := x ^ (ones * '"')
+	quote := (q - ones) &^ q
+	bs := x ^ (ones * '\\')
+	backslash := (bs - ones) &^ bs
+	return (less | quote | backslash) & highs
+}
 
 // escapeLen returns the length of the escape sequence at the start of b
 // (b[0] == '\\'), or 0 when it is not a valid one. A \u escape of a high
@@ -819,46 +845,102 @@ func (s *scanner) literal(lit string) {
 // num reads the number at s.pos and returns its text, following the JSON
 // grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) num() []byte {
+	lit, _, _ := s.number()
+	return lit
+}
+
+// number reads the number at s.pos like num, and computes its value on the
+// way when that is exact: a decimal mantissa below 2^53 and a power of ten
+// within ±22, both exact in a float64, so one IEEE multiplication or
+// division rounds the value correctly, to the float64 strconv.ParseFloat
+// returns. exact is false for any other number (the caller parses lit).
+func (s *scanner) number() (lit []byte, v float64, exact bool) {
 	data := s.data
 	start := s.pos
 	i := start
-	digits := func() bool {
-		j := i
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
-		}
-		return i > j
-	}
+	neg := false
 	if i < len(data) && data[i] == '-' {
+		neg = true
 		i++
 	}
+	var mant uint64
+	big := false // a digit did not fit in mant
+	exp := 0
 	switch {
 	case i < len(data) && data[i] == '0':
 		i++
-	case !digits():
+	case i < len(data) && '1' <= data[i] && data[i] <= '9':
+		for ; i < len(data) && '0' <= data[i] && data[i] <= '9'; i++ {
+			if mant < 1<<53 {
+				mant = mant*10 + uint64(data[i]-'0')
+			} else {
+				big = true
+			}
+		}
+	default:
 		s.fail("invalid number")
-		return nil
+		return nil, 0, false
 	}
 	if i < len(data) && data[i] == '.' {
 		i++
-		if !digits() {
+		j := i
+		for ; i < len(data) && '0' <= data[i] && data[i] <= '9'; i++ {
+			if mant < 1<<53 {
+				mant = mant*10 + uint64(data[i]-'0')
+				exp--
+			} else {
+				big = true
+			}
+		}
+		if i == j {
 			s.fail("invalid number")
-			return nil
+			return nil, 0, false
 		}
 	}
 	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
 		i++
+		eneg := false
 		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			eneg = data[i] == '-'
 			i++
 		}
-		if !digits() {
-			s.fail("invalid number")
-			return nil
+		j := i
+		e := 0
+		for ; i < len(data) && '0' <= data[i] && data[i] <= '9'; i++ {
+			if e < 10000 {
+				e = e*10 + int(data[i]-'0')
+			}
 		}
+		if i == j {
+			s.fail("invalid number")
+			return nil, 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
 	}
 	s.pos = i
-	return data[start:i]
+	lit = data[start:i]
+	if big || mant >= 1<<53 || exp < -22 || exp > 22 {
+		return lit, 0, false
+	}
+	v = float64(mant)
+	if neg {
+		v = -v
+	}
+	switch {
+	case exp > 0:
+		v *= float64pow10[exp]
+	case exp < 0:
+		v /= float64pow10[-exp]
+	}
+	return lit, v, true
 }
+
+// float64pow10 holds the powers of ten that are exact in a float64.
+var float64pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 func isNumberStart(c byte) bool { return c == '-' || ('0' <= c && c <= '9') }
 
@@ -1026,9 +1108,12 @@ func (s *scanner) float() (float64, fault) {
 	c := s.peek()
 	switch {
 	case isNumberStart(c):
-		lit := s.num()
-		if lit == nil {
+		lit, v, exact := s.number()
+		switch {
+		case lit == nil:
 			return 0, fOK
+		case exact:
+			return v, fOK
 		}
 		// The JSON number grammar is a subset of ParseFloat's, so the only
 		// error left is overflow. The string does not escape ParseFloat, so

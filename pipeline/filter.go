@@ -34,8 +34,15 @@ func checkFix(cfg *EngineConfig, now, ts int64, lat, lng float64, hasAccuracy bo
 	case ts == last.ts:
 		return FilterDuplicate
 	}
+	// The implied speed over an upper bound of the distance, the same
+	// float64 operations being monotonic, settles most fixes without the
+	// trigonometry of the exact distance.
+	hours := float64(ts-last.ts) / 3.6e6
+	if _, hi := geo.DistanceBoundsM(last.lat, last.lng, lat, lng); hi/1000/hours <= cfg.MaxSpeedKmh {
+		return Applied
+	}
 	d := geo.DistanceM(last.lat, last.lng, lat, lng)
-	if kmh := d / 1000 / (float64(ts-last.ts) / 3.6e6); kmh > cfg.MaxSpeedKmh {
+	if kmh := d / 1000 / hours; kmh > cfg.MaxSpeedKmh {
 		return FilterSpeed
 	}
 	return Applied
