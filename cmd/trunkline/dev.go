@@ -5,16 +5,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trunkline/trunkline/bench"
-	"github.com/trunkline/trunkline/pipeline"
 )
 
 var devUsage = usage{
@@ -22,11 +19,14 @@ var devUsage = usage{
 	about: `Runs everything in one process, with no outside service: the embedded
 Kafka-protocol broker, the fleet simulator with its scripted showcase
 windows (W-DEMO-*), the processor, and a live console that prints every
-delivery event as one readable line, plus a status line every 5 s
-(pings/s in, events/s out, filtered, dead-lettered).
+delivery event as one readable line, plus a status line every 5 s: records
+in/s, events out/s, filtered and dead-lettered totals, ping-to-event p99
+latency, open windows, consumer lag, partitions, readiness.
 
-The status page at http://ADDR/ shows the same counters and the latest
-events. The broker listens on a free loopback port unless --listen is given;
+The status page at http://ADDR/ shows the same metrics live (counters per
+topic, reason and event type, throughput and latency charts) and the latest
+events; http://ADDR/?format=json is what it polls. Both read the registry
+that http://ADDR/metrics exports. The broker listens on a free loopback port unless --listen is given;
 any Kafka client can connect to the address it prints.
 
 Grants are signed with TRUNKLINE_GRANT_KEY when it is set, otherwise with a
@@ -151,8 +151,24 @@ func dev(ctx context.Context, e *env, log *slog.Logger, cfg Config) error {
 	sim := startTask(func(ctx context.Context) error { return bench.Run(ctx, simCl, bcfg, e.now, stats.set) })
 	st.add("simulator", sim.stop)
 
-	status := &devStatus{proc: proc, sim: stats, con: con, broker: b.Addr(), started: time.Now()}
-	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, status, log)
+	// The status line and the status page read the registry /metrics
+	// exports, sampled every second; the first sample is taken before the
+	// page can be asked for.
+	reader := newStatusReader(reg, cfg.Topics)
+	hist := &statusHistory{}
+	gatherFailed := false
+	sample := func(now time.Time) statusSample {
+		s, err := reader.read(now)
+		if err != nil && !gatherFailed {
+			log.Warn("cannot gather every metric for the status line", "err", err)
+			gatherFailed = true
+		}
+		hist.add(s)
+		return s
+	}
+	last := sample(time.Now())
+	page := &statusPage{hist: hist, broker: b.Addr(), started: last.At, recent: con.latest}
+	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, page, log)
 	if err != nil {
 		return fail("status page", fmt.Errorf("%w; try --http 127.0.0.1:0", err))
 	}
@@ -160,11 +176,10 @@ func dev(ctx context.Context, e *env, log *slog.Logger, cfg Config) error {
 
 	fmt.Fprintf(e.stdout, "trunkline dev: broker %s, status page http://%s/ — Ctrl-C stops\n", b.Addr(), hs.Addr())
 
-	ticker := time.NewTicker(statusInterval)
+	ticker := time.NewTicker(statusSampleInterval)
 	defer ticker.Stop()
 	var runErr error
 	simFinished := sim.done // nil once the simulator has finished its duration
-	last := status.sample(time.Now())
 loop:
 	for {
 		select {
@@ -187,123 +202,12 @@ loop:
 			log.Info("simulator finished its duration; the processor keeps running")
 			simFinished = nil
 		case now := <-ticker.C:
-			cur := status.sample(now)
-			io.WriteString(e.stdout, cur.line(last))
-			last = cur
+			cur := sample(now)
+			if cur.At.Sub(last.At) >= statusInterval-statusSampleInterval/2 {
+				io.WriteString(e.stdout, cur.line(last))
+				last = cur
+			}
 		}
 	}
 	return errors.Join(runErr, st.stop(devShutdownTimeout))
-}
-
-// devStatus is the state behind dev's status line and status page.
-type devStatus struct {
-	proc    *runningProcessor
-	sim     *simStats
-	con     *console
-	broker  string
-	started time.Time
-}
-
-// devSample is the counters at one instant.
-type devSample struct {
-	at          time.Time
-	snap        pipeline.Snapshot
-	sim         bench.Stats
-	printed     uint64
-	filtered    uint64
-	deadLetters uint64
-}
-
-func (s *devStatus) sample(now time.Time) devSample {
-	snap := s.proc.Snapshot()
-	return devSample{
-		at:          now,
-		snap:        snap,
-		sim:         s.sim.get(),
-		printed:     s.con.events.Load(),
-		filtered:    snap.CarPings.Filtered + snap.CourierPings.Filtered + snap.Windows.Filtered + snap.Routes.Filtered,
-		deadLetters: snap.CarPings.DeadLettered + snap.CourierPings.DeadLettered + snap.Windows.DeadLettered + snap.Routes.DeadLettered,
-	}
-}
-
-// line is the status line for the interval from prev to s.
-func (s devSample) line(prev devSample) string {
-	secs := s.at.Sub(prev.at).Seconds()
-	if secs <= 0 {
-		secs = 1
-	}
-	rate := func(cur, old uint64) float64 { return float64(cur-old) / secs }
-	return fmt.Sprintf("status: pings in %.0f/s | events out %.1f/s (%d) | filtered %.0f/s (%d) | dead-lettered %d | partitions %d | ready %v\n",
-		rate(s.snap.CarPings.Consumed, prev.snap.CarPings.Consumed),
-		rate(s.snap.EventsEmitted, prev.snap.EventsEmitted), s.snap.EventsEmitted,
-		rate(s.filtered, prev.filtered), s.filtered,
-		s.deadLetters, s.snap.Partitions, s.snap.Ready)
-}
-
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
-<title>trunkline dev</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:2px 12px;text-align:right}th{text-align:left}
-pre{background:#f4f4f4;padding:1em;overflow-x:auto}</style></head><body>
-<h1>trunkline dev</h1>
-<p>broker <code>{{.Broker}}</code> · up {{.Uptime}} · processor {{if .Snap.Ready}}ready{{else}}starting{{end}} · {{.Snap.Partitions}} partitions ·
-<a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p>
-<h2>Input</h2>
-<table><tr><th>topic</th><td>consumed</td><td>applied</td><td>filtered</td><td>dead-lettered</td></tr>
-{{range .Topics}}<tr><th>{{.Name}}</th><td>{{.C.Consumed}}</td><td>{{.C.Applied}}</td><td>{{.C.Filtered}}</td><td>{{.C.DeadLettered}}</td></tr>
-{{end}}</table>
-<h2>Output</h2>
-<table><tr><th>events emitted</th><td>{{.Snap.EventsEmitted}}</td></tr><tr><th>events acknowledged</th><td>{{.Snap.EventsAcked}}</td></tr>
-<tr><th>dead letters</th><td>{{.Snap.DeadLetters}}</td></tr><tr><th>produce errors</th><td>{{.Snap.ProduceErrors}}</td></tr>
-{{range .Types}}<tr><th>{{.Name}}</th><td>{{.N}}</td></tr>
-{{end}}</table>
-<h2>Simulator</h2>
-<table><tr><th>car pings</th><td>{{.Sim.CarPings}}</td></tr><tr><th>courier pings</th><td>{{.Sim.CourierPings}}</td></tr>
-<tr><th>windows</th><td>{{.Sim.Windows}}</td></tr><tr><th>routes</th><td>{{.Sim.Routes}}</td></tr>
-<tr><th>tombstones</th><td>{{.Sim.Tombstones}}</td></tr><tr><th>invalid records</th><td>{{.Sim.Bad}}</td></tr></table>
-<h2>Latest events</h2>
-<pre>{{range .Recent}}{{.}}
-{{else}}(none yet){{end}}</pre>
-</body></html>
-`))
-
-// ServeHTTP renders the status page.
-func (s *devStatus) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	cur := s.sample(time.Now())
-	type topic struct {
-		Name string
-		C    pipeline.TopicCounts
-	}
-	type typeCount struct {
-		Name string
-		N    uint64
-	}
-	var types []typeCount
-	for _, t := range pipeline.EventTypes() {
-		types = append(types, typeCount{t.String(), cur.snap.Events[t]})
-	}
-	data := struct {
-		Broker string
-		Uptime time.Duration
-		Snap   pipeline.Snapshot
-		Topics []topic
-		Types  []typeCount
-		Sim    bench.Stats
-		Recent []string
-	}{
-		Broker: s.broker,
-		Uptime: time.Since(s.started).Round(time.Second),
-		Snap:   cur.snap,
-		Topics: []topic{
-			{"car pings", cur.snap.CarPings}, {"courier pings", cur.snap.CourierPings},
-			{"windows", cur.snap.Windows}, {"routes", cur.snap.Routes},
-		},
-		Types:  types,
-		Sim:    cur.sim,
-		Recent: s.con.latest(),
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusPage.Execute(w, data); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-	}
 }
