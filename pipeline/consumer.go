@@ -34,9 +34,7 @@ type consumer struct {
 func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*consumer, error) {
 	c := &consumer{p: p, r: r, adm: adm, workers: make(map[int32]*worker), nparts: nparts}
 	cfg := &p.cfg
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("trunkline-consumer"),
+	cl, err := kgo.NewClient(p.kafkaOpts(clientConsumer,
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -47,8 +45,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 		kgo.FetchMaxWait(time.Second),
-	}
-	cl, err := kgo.NewClient(append(opts, p.opts.ClientOpts...)...)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the consumer group client: %w", err)
 	}
@@ -88,12 +85,22 @@ func (c *consumer) poll(ctx context.Context) error {
 		workers := c.workers
 		c.mu.Unlock()
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) == 0 {
+			w := workers[fp.Partition]
+			if w == nil {
 				return
 			}
-			if w := workers[fp.Partition]; w != nil {
-				w.enqueue(ctx.Done(), fp.Records)
+			if fp.Err == nil {
+				w.highWater.Store(fp.HighWatermark)
 			}
+			if len(fp.Records) == 0 {
+				if fp.Err == nil {
+					// Fetched with nothing to read: caught up, unless
+					// the worker has processed records already.
+					w.next.CompareAndSwap(-1, fp.HighWatermark)
+				}
+				return
+			}
+			w.enqueue(ctx.Done(), fp.Records)
 		})
 		c.cl.AllowRebalance()
 	}
@@ -139,9 +146,11 @@ func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, m map[string][]
 		workers[part] = w
 		c.wg.Add(1)
 		c.p.counters.partitions.Add(1)
+		c.p.workers.add(w)
 		go func() {
 			defer c.wg.Done()
 			defer c.p.counters.partitions.Add(-1)
+			defer c.p.workers.remove(w)
 			w.run()
 		}()
 		select {
@@ -152,6 +161,7 @@ func (c *consumer) assigned(ctx context.Context, cl *kgo.Client, m map[string][]
 	c.workers = workers
 	c.p.joined.Store(true)
 	if len(parts) > 0 {
+		c.p.counters.rebalances.Add(1)
 		c.p.log.Info("partitions assigned", "topic", c.p.cfg.Topics.CarPings, "partitions", parts)
 	}
 }
@@ -179,6 +189,7 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]i
 	parts := m[c.p.cfg.Topics.CarPings]
 	c.stopWorkers(parts, false, ackWait(ctx))
 	if len(parts) > 0 {
+		c.p.counters.rebalances.Add(1)
 		c.p.log.Info("partitions revoked", "topic", c.p.cfg.Topics.CarPings, "partitions", parts)
 	}
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
@@ -193,6 +204,7 @@ func (c *consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 	parts := m[c.p.cfg.Topics.CarPings]
 	c.stopWorkers(parts, true, 0)
 	if len(parts) > 0 {
+		c.p.counters.rebalances.Add(1)
 		c.p.log.Warn("partitions lost; their uncommitted records are processed again", "topic", c.p.cfg.Topics.CarPings, "partitions", parts)
 	}
 }

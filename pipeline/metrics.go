@@ -1,9 +1,14 @@
 package pipeline
 
 import (
+	"strconv"
+	"sync"
 	"sync/atomic"
 
+	"github.com/VictoriaMetrics/fastcache"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 )
 
 // Input topics, as indexes of the counters.
@@ -71,6 +76,13 @@ type counters struct {
 	produceErrors   [numOutputs]atomic.Uint64
 
 	partitions atomic.Int64 // car-pings partitions owned now
+	rebalances atomic.Uint64
+
+	// lastRecord is the processor clock (Unix ms) when the last record of
+	// each input topic was consumed; 0 before any.
+	lastRecord [numInputs]atomic.Int64
+	// routes and couriers are published by the router after each poll.
+	routes, couriers atomic.Int64
 }
 
 // tally accumulates the counts of one batch of one input topic in the
@@ -211,24 +223,108 @@ func (c *counters) snapshot() Snapshot {
 	return s
 }
 
-// collector exports the counters to Prometheus. The labelled series are
-// fixed (topic × reason, type): they are built at scrape time from the
-// atomic counters, never per record.
+// latencyBuckets resolve 0.5 ms to 10 s (seconds).
+var latencyBuckets = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10}
+
+// latency holds the end-to-end histograms. They are observed once per
+// event; Observe takes no lock and does not allocate.
+type latency struct {
+	// pingToEvent: event time (ts) of the car or courier ping that caused
+	// an event → the event handed to the sink, on the processor clock.
+	// Events no ping caused (window and route changes, timers fired by the
+	// idle fallback) are not observed.
+	pingToEvent prometheus.Histogram
+	// appendToAck: the Kafka timestamp of the input record that caused an
+	// event (the broker's append time on a LogAppendTime topic, the
+	// producer's create time otherwise) → the broker's acknowledgement of
+	// the last event of its batch, on the wall clock. Events of timers and
+	// of startup snapshots have no such record and are not observed.
+	appendToAck prometheus.Histogram
+}
+
+func newLatency() latency {
+	return latency{
+		pingToEvent: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trunkline_ping_to_event_seconds",
+			Help:    "Event time of the ping that caused an event to the event handed to the sink (processor clock).",
+			Buckets: latencyBuckets,
+		}),
+		appendToAck: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trunkline_append_to_ack_seconds",
+			Help:    "Kafka timestamp of the input record that caused an event to the broker's acknowledgement of the event (wall clock).",
+			Buckets: latencyBuckets,
+		}),
+	}
+}
+
+// sinceMs returns to-from in seconds, 0 when negative (an input time a
+// little ahead of the clock).
+func sinceMs(from, to int64) float64 {
+	if to <= from {
+		return 0
+	}
+	return float64(to-from) / 1e3
+}
+
+// workerSet is the set of running partition workers the collector reads,
+// by partition. A worker is added when it starts and removed when it
+// returns; a new worker of the same partition replaces an old one that is
+// still stopping.
+type workerSet struct {
+	mu sync.Mutex
+	m  map[int32]*worker
+}
+
+func (s *workerSet) add(w *worker) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[int32]*worker)
+	}
+	s.m[w.part] = w
+	s.mu.Unlock()
+}
+
+func (s *workerSet) remove(w *worker) {
+	s.mu.Lock()
+	if s.m[w.part] == w {
+		delete(s.m, w.part)
+	}
+	s.mu.Unlock()
+}
+
+func (s *workerSet) list() []*worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := make([]*worker, 0, len(s.m))
+	for _, w := range s.m {
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// collector exports the processor's state to Prometheus. Every series is
+// built at scrape time from atomics the goroutines publish once per batch
+// (the histograms excepted), never per record. The labelled series are
+// fixed: topic × reason, type, and one lag series per owned partition.
 type collector struct {
-	c       *counters
-	ready   func() bool
+	p       *Processor
 	inputs  [numInputs]string  // topic label per input
 	outputs [numOutputs]string // topic label per output
 
 	consumed, applied, filtered, dead *prometheus.Desc
 	events, acked, produceErrors      *prometheus.Desc
 	partitions, readyDesc             *prometheus.Desc
+	lag, rebalances, lastRecord       *prometheus.Desc
+	openWindows, cars                 *prometheus.Desc
+	couriers, routes                  *prometheus.Desc
+	stateEntries, stateBytes          *prometheus.Desc
+	reachable                         *prometheus.Desc
 }
 
-func newCollector(c *counters, t Topics, ready func() bool) *collector {
+func newCollector(p *Processor) *collector {
+	t := &p.cfg.Topics
 	return &collector{
-		c:       c,
-		ready:   ready,
+		p:       p,
 		inputs:  [numInputs]string{t.CarPings, t.CourierPings, t.Windows, t.Routes},
 		outputs: [numOutputs]string{t.Events, t.DLQ},
 		consumed: prometheus.NewDesc("trunkline_records_consumed_total",
@@ -248,42 +344,214 @@ func newCollector(c *counters, t Topics, ready func() bool) *collector {
 		partitions: prometheus.NewDesc("trunkline_partitions_owned",
 			"Car-pings partitions this instance owns.", nil, nil),
 		readyDesc: prometheus.NewDesc("trunkline_ready",
-			"1 when the broadcast tables are loaded and the consumer group is joined.", nil, nil),
+			"1 when the broadcast tables are loaded, the consumer group is joined and the brokers are reachable.", nil, nil),
+		lag: prometheus.NewDesc("trunkline_consumer_lag_records",
+			"High watermark minus the offset after the last record processed, per owned car-pings partition (from the last fetch).", []string{"topic", "partition"}, nil),
+		rebalances: prometheus.NewDesc("trunkline_rebalances_total",
+			"Assignments, revocations and losses of car-pings partitions.", nil, nil),
+		lastRecord: prometheus.NewDesc("trunkline_last_record_timestamp_seconds",
+			"Unix time when the last record of each input topic was consumed; 0 before any.", []string{"topic"}, nil),
+		openWindows: prometheus.NewDesc("trunkline_open_windows",
+			"Windows the partition engines are tracking.", nil, nil),
+		cars: prometheus.NewDesc("trunkline_tracked_cars",
+			"Cars with state in the partition engines' stores.", nil, nil),
+		couriers: prometheus.NewDesc("trunkline_couriers",
+			"Couriers with a known position.", nil, nil),
+		routes: prometheus.NewDesc("trunkline_routes",
+			"Courier routes known.", nil, nil),
+		stateEntries: prometheus.NewDesc("trunkline_state_entries",
+			"Entries in the partition engines' state stores.", nil, nil),
+		stateBytes: prometheus.NewDesc("trunkline_state_bytes",
+			"Bytes held by the partition engines' state stores.", nil, nil),
+		reachable: prometheus.NewDesc("trunkline_broker_reachable",
+			"1 while the processor's Kafka clients get answers from the brokers.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.consumed, m.applied, m.filtered, m.dead,
-		m.events, m.acked, m.produceErrors, m.partitions, m.readyDesc} {
+		m.events, m.acked, m.produceErrors, m.partitions, m.readyDesc,
+		m.lag, m.rebalances, m.lastRecord, m.openWindows, m.cars, m.couriers, m.routes,
+		m.stateEntries, m.stateBytes, m.reachable} {
 		ch <- d
 	}
+	m.p.lat.pingToEvent.Describe(ch)
+	m.p.lat.appendToAck.Describe(ch)
+}
+
+func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(d *prometheus.Desc, v uint64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func bit(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Collect implements prometheus.Collector.
 func (m *collector) Collect(ch chan<- prometheus.Metric) {
-	c := m.c
+	p := m.p
+	c := p.counters
 	for in, topic := range m.inputs {
-		ch <- prometheus.MustNewConstMetric(m.consumed, prometheus.CounterValue, float64(c.consumed[in].Load()), topic)
-		ch <- prometheus.MustNewConstMetric(m.applied, prometheus.CounterValue, float64(c.applied[in].Load()), topic)
+		ch <- counter(m.consumed, c.consumed[in].Load(), topic)
+		ch <- counter(m.applied, c.applied[in].Load(), topic)
 		for _, r := range Reasons() {
-			ch <- prometheus.MustNewConstMetric(m.filtered, prometheus.CounterValue, float64(c.filtered[in][r].Load()), topic, r.String())
+			ch <- counter(m.filtered, c.filtered[in][r].Load(), topic, r.String())
 		}
 		for i, reason := range dlqReasonNames {
-			ch <- prometheus.MustNewConstMetric(m.dead, prometheus.CounterValue, float64(c.dead[in][i].Load()), topic, reason)
+			ch <- counter(m.dead, c.dead[in][i].Load(), topic, reason)
 		}
+		ch <- gauge(m.lastRecord, float64(c.lastRecord[in].Load())/1e3, topic)
 	}
 	for _, t := range EventTypes() {
-		ch <- prometheus.MustNewConstMetric(m.events, prometheus.CounterValue, float64(c.events[t].Load()), t.String())
+		ch <- counter(m.events, c.events[t].Load(), t.String())
 	}
-	ch <- prometheus.MustNewConstMetric(m.acked, prometheus.CounterValue, float64(c.eventsAcked.Load()))
+	ch <- counter(m.acked, c.eventsAcked.Load())
 	for out, topic := range m.outputs {
-		ch <- prometheus.MustNewConstMetric(m.produceErrors, prometheus.CounterValue, float64(c.produceErrors[out].Load()), topic)
+		ch <- counter(m.produceErrors, c.produceErrors[out].Load(), topic)
 	}
-	ch <- prometheus.MustNewConstMetric(m.partitions, prometheus.GaugeValue, float64(c.partitions.Load()))
-	ready := 0.0
-	if m.ready() {
-		ready = 1
+	ch <- gauge(m.partitions, float64(c.partitions.Load()))
+	ch <- counter(m.rebalances, c.rebalances.Load())
+	ch <- gauge(m.readyDesc, bit(p.Ready()))
+	ch <- gauge(m.reachable, bit(p.reach.reachable()))
+	ch <- gauge(m.routes, float64(c.routes.Load()))
+	ch <- gauge(m.couriers, float64(c.couriers.Load()))
+
+	var open, cars int64
+	var fs fastcache.Stats
+	for _, w := range p.workers.list() {
+		open += w.openWindows.Load()
+		cars += w.cars.Load()
+		if st := w.store.Load(); st != nil {
+			st.UpdateStats(&fs) // adds to fs
+		}
+		if lag, ok := w.lag(); ok {
+			ch <- gauge(m.lag, float64(lag), m.inputs[inCarPings], strconv.FormatInt(int64(w.part), 10))
+		}
 	}
-	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, ready)
+	ch <- gauge(m.openWindows, float64(open))
+	ch <- gauge(m.cars, float64(cars))
+	ch <- gauge(m.stateEntries, float64(fs.EntriesCount))
+	ch <- gauge(m.stateBytes, float64(fs.BytesSize))
+
+	p.lat.pingToEvent.Collect(ch)
+	p.lat.appendToAck.Collect(ch)
+}
+
+// KafkaMetrics returns the option that adds franz-go's client metrics
+// (plugin/kprom, trunkline_kafka_*) of one Kafka client to reg, labelled
+// client=client. A kprom hook serves one client: call KafkaMetrics for
+// each client, with a distinct client value. The Processor does so for
+// its own clients (trunkline-admin, trunkline-tables, trunkline-consumer);
+// a command uses it for the clients it creates (the sink's).
+//
+// Labels are client and, on fetch and produce metrics, topic; not the
+// broker's node id. kprom's gauges of buffered records are named like
+// counters (…_records_total), which Prometheus's linters reject, so they
+// are replaced by trunkline_kafka_buffered_{produce,fetch}_{records,bytes}.
+//
+// Registration never panics inside the client: metrics that clash with
+// ones already registered (the same client value twice) are left out, and
+// they are unregistered when the client is closed. A nil reg adds nothing.
+func KafkaMetrics(reg prometheus.Registerer, client string) kgo.Opt {
+	if reg == nil {
+		return kgo.WithHooks()
+	}
+	lr := &lenientRegisterer{reg: reg}
+	m := kprom.NewMetrics("trunkline",
+		kprom.Subsystem("kafka"),
+		kprom.Registerer(lr),
+		kprom.WithStaticLabel(prometheus.Labels{"client": client}),
+		kprom.BrokerLabels(),
+		kprom.FetchAndProduceDetail(kprom.ByTopic, kprom.Records, kprom.UncompressedBytes),
+	)
+	return kgo.WithHooks(m, &kafkaBuffered{reg: lr, client: client})
+}
+
+// kafkaBuffered exports what a client holds in its buffers.
+type kafkaBuffered struct {
+	reg    *lenientRegisterer
+	client string
+	gauges []prometheus.Collector
+}
+
+// OnNewClient implements kgo.HookNewClient.
+func (h *kafkaBuffered) OnNewClient(cl *kgo.Client) {
+	for _, g := range []struct {
+		name, help string
+		fn         func() int64
+	}{
+		{"buffered_produce_records", "Records buffered in the client, not yet acknowledged by the broker.", cl.BufferedProduceRecords},
+		{"buffered_produce_bytes", "Bytes of the records buffered in the client, not yet acknowledged by the broker.", cl.BufferedProduceBytes},
+		{"buffered_fetch_records", "Records fetched and buffered in the client, not yet polled.", cl.BufferedFetchRecords},
+		{"buffered_fetch_bytes", "Bytes of the records fetched and buffered in the client, not yet polled.", cl.BufferedFetchBytes},
+	} {
+		fn := g.fn
+		c := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace:   "trunkline",
+			Subsystem:   "kafka",
+			Name:        g.name,
+			Help:        g.help,
+			ConstLabels: prometheus.Labels{"client": h.client},
+		}, func() float64 { return float64(fn()) })
+		if h.reg.Register(c) == nil {
+			h.gauges = append(h.gauges, c)
+		}
+	}
+}
+
+// OnClientClosed implements kgo.HookClientClosed.
+func (h *kafkaBuffered) OnClientClosed(*kgo.Client) {
+	for _, g := range h.gauges {
+		h.reg.Unregister(g)
+	}
+	h.gauges = nil
+}
+
+// lenientRegisterer registers what it can and unregisters only what it
+// registered: kprom registers from a client hook with MustRegister, where a
+// clash must not bring the process down. MustRegister (kprom's way in)
+// leaves out kprom's gauge funcs, the buffered gauges kafkaBuffered
+// replaces.
+type lenientRegisterer struct {
+	reg  prometheus.Registerer
+	mu   sync.Mutex
+	mine map[prometheus.Collector]bool
+}
+
+func (r *lenientRegisterer) Register(c prometheus.Collector) error {
+	if err := r.reg.Register(c); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.mine == nil {
+		r.mine = make(map[prometheus.Collector]bool)
+	}
+	r.mine[c] = true
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *lenientRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if _, ok := c.(prometheus.GaugeFunc); ok {
+			continue
+		}
+		_ = r.Register(c) // a clash leaves c out
+	}
+}
+
+func (r *lenientRegisterer) Unregister(c prometheus.Collector) bool {
+	r.mu.Lock()
+	mine := r.mine[c]
+	delete(r.mine, c)
+	r.mu.Unlock()
+	return mine && r.reg.Unregister(c)
 }

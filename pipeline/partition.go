@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/fastcache"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -55,6 +56,15 @@ type worker struct {
 	buffered int        // records handed over and not yet processed
 	paused   bool
 
+	// Published for the metrics, read by the collector at scrape time:
+	// the engine's sizes after each batch, the partition's high watermark
+	// from the last fetch (set by the poll loop) and the offset after the
+	// last record processed (-1 until known), the engine's state store
+	// while the engine is open.
+	openWindows, cars atomic.Int64
+	highWater, next   atomic.Int64
+	store             atomic.Pointer[fastcache.Cache]
+
 	// Owned by the run goroutine.
 	eng    *Engine
 	ping   CarPing
@@ -62,13 +72,14 @@ type worker struct {
 	queue  []*batch // batches handed over, oldest first
 	tally  tally
 	now    int64  // the clock read of the current batch, Unix ms
+	cause  int64  // Kafka timestamp (Unix ms) of the first input of the current batch that emitted; 0 = none
 	ticks  uint64 // ticks so far: the wall time that bounds waiting for acks
 	logDLQ limiter
 	err    error
 }
 
 func newWorker(p *Processor, cl *kgo.Client, part int32) *worker {
-	return &worker{
+	w := &worker{
 		p:       p,
 		cl:      cl,
 		part:    part,
@@ -79,6 +90,35 @@ func newWorker(p *Processor, cl *kgo.Client, part int32) *worker {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	w.highWater.Store(-1)
+	w.next.Store(-1)
+	return w
+}
+
+// lag is the partition's consumer lag: the high watermark of the last
+// fetch minus the offset after the last record processed; ok is false
+// until both are known.
+func (w *worker) lag() (lag int64, ok bool) {
+	hw, next := w.highWater.Load(), w.next.Load()
+	if hw < 0 || next < 0 {
+		return 0, false
+	}
+	return max(hw-next, 0), true
+}
+
+// publish stores the engine's sizes for the metrics; once per batch.
+func (w *worker) publish() {
+	open, cars := w.eng.gauges()
+	w.openWindows.Store(int64(open))
+	w.cars.Store(int64(cars))
+}
+
+// appendMs is the Kafka timestamp of rec in Unix ms, 0 when it has none.
+func appendMs(rec *kgo.Record) int64 {
+	if rec.Timestamp.IsZero() {
+		return 0
+	}
+	return rec.Timestamp.UnixMilli()
 }
 
 // run is the worker's goroutine: it waits for its snapshot of the broadcast
@@ -94,6 +134,8 @@ func (w *worker) run() {
 	}
 	w.eng = eng
 	defer eng.Close()
+	w.store.Store(eng.stateStore())
+	defer w.store.Store(nil) // before Close: a scrape no longer reads it
 	w.pctx, w.pcancel = context.WithCancel(w.p.produceCtx)
 	defer w.pcancel()
 	wdStop, wdDone := make(chan struct{}), make(chan struct{})
@@ -127,16 +169,29 @@ func (w *worker) run() {
 }
 
 // process applies one polled batch of car pings: one clock read, then per
-// record size check, decode, engine; the events go to the sink.
+// record size check, decode, engine; the events go to the sink. The events
+// of a ping are observed for the ping-to-event latency; the first record
+// that emitted is the batch's cause for the append-to-ack latency.
 func (w *worker) process(recs []*kgo.Record) {
 	now := w.p.now()
 	w.now = now
 	for _, rec := range recs {
+		n := len(w.eng.Events())
 		w.carPing(now, rec)
+		if len(w.eng.Events()) != n { // decoded: w.ping is the ping
+			w.pinged(n, w.ping.TS)
+			if w.cause == 0 {
+				w.cause = appendMs(rec)
+			}
+		}
 	}
 	w.emit()
-	w.seal(recs[len(recs)-1])
+	last := recs[len(recs)-1]
+	w.seal(last)
 	w.p.counters.flush(inCarPings, &w.tally)
+	w.p.counters.lastRecord[inCarPings].Store(now)
+	w.next.Store(last.Offset + 1)
+	w.publish()
 	w.drained(len(recs))
 }
 
@@ -179,10 +234,13 @@ func (w *worker) apply(u *tableUpdate) {
 		w.eng.DeleteRoute(now, u.id)
 	case updCourier:
 		w.eng.CourierPing(now, &u.courier)
+		w.pinged(0, u.courier.TS)
 	}
+	w.cause = u.appendMs
 	w.emit()
 	w.seal(nil)
 	w.p.counters.flush(inCarPings, &w.tally)
+	w.publish()
 }
 
 // tick fires the engine's due timers, and fails the processor when the
@@ -196,6 +254,7 @@ func (w *worker) tick() {
 	w.emit()
 	w.seal(nil)
 	w.p.counters.flush(inCarPings, &w.tally)
+	w.publish()
 	if w.err == nil && len(w.queue) > 0 {
 		if b := w.queue[0]; b.pending.Load() != 0 && time.Duration(w.ticks-b.tick)*w.p.cfg.TickInterval > w.p.cfg.ProduceTimeout {
 			w.err = w.produceTimeout("no acknowledgement from the broker")
@@ -256,6 +315,15 @@ func (w *worker) deadLetter(now int64, rec *kgo.Record, err error) {
 	}
 }
 
+// pinged observes the ping-to-event latency of the engine's events from
+// index n on, which the ping with event time ts caused.
+func (w *worker) pinged(n int, ts int64) {
+	evs := w.eng.Events()
+	for i := n; i < len(evs); i++ {
+		w.p.lat.pingToEvent.Observe(sinceMs(ts, w.now))
+	}
+}
+
 // emit hands the engine's events to the sink as part of the current batch.
 func (w *worker) emit() {
 	evs := w.eng.Events()
@@ -263,6 +331,9 @@ func (w *worker) emit() {
 		return
 	}
 	b := w.batch()
+	if b.cause == 0 {
+		b.cause = w.cause
+	}
 	b.pending.Add(int32(len(evs)))
 	ack := b.eventAck()
 	w.sinkSince.Store(time.Now().UnixNano())
@@ -292,6 +363,7 @@ func (w *worker) batch() *batch {
 func (w *worker) seal(last *kgo.Record) {
 	b := w.cur
 	w.cur = nil
+	w.cause = 0
 	if b == nil {
 		switch {
 		case last == nil:
@@ -397,7 +469,9 @@ type batch struct {
 	w       *worker
 	last    *kgo.Record // last input record covered; nil for updates and ticks
 	tick    uint64      // the worker's tick count when it was started
+	cause   int64       // Kafka timestamp (Unix ms) of the input that caused its events; 0 = none
 	pending atomic.Int32
+	evOK    atomic.Int32 // events acknowledged without error
 	failed  atomic.Pointer[error]
 	evAck   func(error)
 	dlqAck  func(error)
@@ -426,6 +500,7 @@ func (b *batch) eventAcked(err error) {
 		b.fail(b.w.p.cfg.Topics.Events, err)
 	} else {
 		c.eventsAcked.Add(1)
+		b.evOK.Add(1)
 	}
 	b.release()
 }
@@ -455,9 +530,16 @@ func (b *batch) failure() error {
 	return nil
 }
 
-// release drops one reference; the last one wakes the worker.
+// release drops one reference; the last one observes the append-to-ack
+// latency of the batch's events (one clock read) and wakes the worker.
 func (b *batch) release() {
 	if b.pending.Add(-1) == 0 {
+		if n := b.evOK.Load(); n > 0 && b.cause != 0 {
+			d := sinceMs(b.cause, time.Now().UnixMilli())
+			for range n {
+				b.w.p.lat.appendToAck.Observe(d)
+			}
+		}
 		select {
 		case b.w.acked <- struct{}{}:
 		default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,14 @@ type Sink interface {
 	Flush(ctx context.Context) error
 }
 
+// The processor's Kafka clients, by client id (and client label of their
+// metrics).
+const (
+	clientAdmin    = "trunkline-admin"
+	clientTables   = "trunkline-tables"
+	clientConsumer = "trunkline-consumer"
+)
+
 // Processor is the Kafka runtime of the pipeline: it loads the broadcast
 // tables, joins the consumer group of the car-pings topic, runs one Engine
 // per assigned partition and hands their events to the Sink, committing
@@ -47,6 +56,9 @@ type Processor struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	counters *counters
+	lat      latency
+	reach    *reach
+	workers  workerSet // running partition workers, for the metrics
 
 	started atomic.Bool
 	loaded  atomic.Bool // broadcast tables read up to their end offsets at startup
@@ -78,6 +90,8 @@ func NewProcessor(cfg Config, opts Options) (*Processor, error) {
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		counters: new(counters),
+		lat:      newLatency(),
+		reach:    newReach(),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -86,17 +100,87 @@ func NewProcessor(cfg Config, opts Options) (*Processor, error) {
 		p.clock = time.Now
 	}
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(newCollector(p.counters, cfg.Topics, p.Ready)); err != nil {
+		if err := opts.Registerer.Register(newCollector(p)); err != nil {
 			return nil, fmt.Errorf("cannot register the processor's metrics: %w", err)
 		}
 	}
 	return p, nil
 }
 
-// Ready reports whether the broadcast tables are loaded and the consumer
-// group is joined with an assignment (possibly empty).
+// Ready reports whether the broadcast tables are loaded, the consumer
+// group is joined with an assignment (possibly empty) and the brokers are
+// reachable (see BrokerReachable). It does not block.
 func (p *Processor) Ready() bool {
-	return p.loaded.Load() && p.joined.Load() && !p.stopped.Load()
+	return p.loaded.Load() && p.joined.Load() && !p.stopped.Load() && p.reach.reachable()
+}
+
+// BrokerReachable reports whether the processor's Kafka clients are getting
+// answers from the brokers: false before the first answer, and once
+// connections and requests have failed with no answer for
+// brokerGrace (so one broker of several going away, or one failed
+// request, does not count). It does not block.
+func (p *Processor) BrokerReachable() bool { return p.reach.reachable() }
+
+// kafkaOpts returns the options of the processor's Kafka client named
+// client: base, the reachability hooks, franz-go's metrics when a
+// Registerer is set, then Options.ClientOpts.
+func (p *Processor) kafkaOpts(client string, base ...kgo.Opt) []kgo.Opt {
+	opts := append(base, kgo.SeedBrokers(p.cfg.Brokers...), kgo.ClientID(client), kgo.WithHooks(p.reach))
+	if p.opts.Registerer != nil {
+		opts = append(opts, KafkaMetrics(p.opts.Registerer, client))
+	}
+	return append(opts, p.opts.ClientOpts...)
+}
+
+// brokerGrace is how long the brokers count as reachable after the last
+// answer once connections or requests fail.
+const brokerGrace = 5 * time.Second
+
+// reach is a kgo hook that tells whether the brokers answer: the last
+// answer (a connection opened, a response read) against the last failure
+// (a connection or request that failed). Its hooks run per connection and
+// per request, not per record; they only store atomics.
+type reach struct {
+	start    time.Time     // monotonic origin of the times below
+	grace    time.Duration // brokerGrace; shorter in tests
+	lastOK   atomic.Int64  // ns since start + 1; 0 = never
+	lastFail atomic.Int64
+}
+
+func newReach() *reach { return &reach{start: time.Now(), grace: brokerGrace} }
+
+func (r *reach) stamp() int64 { return int64(time.Since(r.start)) + 1 }
+
+func (r *reach) outcome(err error) {
+	switch {
+	case err == nil:
+		r.lastOK.Store(r.stamp())
+	case errors.Is(err, context.Canceled):
+		// The client gave up on the request itself: no news of the broker.
+	default:
+		r.lastFail.Store(r.stamp())
+	}
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (r *reach) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	r.outcome(err)
+}
+
+// OnBrokerE2E implements kgo.HookBrokerE2E.
+func (r *reach) OnBrokerE2E(_ kgo.BrokerMetadata, _ int16, e2e kgo.BrokerE2E) {
+	r.outcome(e2e.Err())
+}
+
+func (r *reach) reachable() bool {
+	ok := r.lastOK.Load()
+	if ok == 0 {
+		return false
+	}
+	if ok >= r.lastFail.Load() {
+		return true
+	}
+	return r.stamp()-ok < int64(r.grace)
 }
 
 // Snapshot returns the processor's counters. It does not block.
@@ -145,7 +229,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.routerDone = make(chan struct{})
 	cfg := &p.cfg
 
-	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("trunkline-admin")}, p.opts.ClientOpts...)...)
+	adm, err := kgo.NewClient(p.kafkaOpts(clientAdmin)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the admin client: %w", err)
 	}
@@ -159,12 +243,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 
-	bc, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("trunkline-tables"),
+	bc, err := kgo.NewClient(p.kafkaOpts(clientTables,
 		kgo.ConsumePartitions(start.consume),
 		kgo.FetchMaxWait(time.Second),
-	}, p.opts.ClientOpts...)...)
+	)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the broadcast client: %w", err)
 	}

@@ -141,7 +141,10 @@ type Options struct {
 	// Sink receives the events and dead letters. Required: the Kafka sink
 	// of package sink in production, possibly wrapped by sink.Tee.
 	Sink Sink
-	// Registerer registers the processor's metrics; nil registers none.
+	// Registerer registers the processor's metrics (trunkline_*) and
+	// franz-go's metrics of its Kafka clients (trunkline_kafka_*, see
+	// KafkaMetrics, labelled client="trunkline-admin", "trunkline-tables"
+	// and "trunkline-consumer"); nil registers none.
 	Registerer prometheus.Registerer
 	// Logger receives the processor's logs; nil discards them.
 	Logger *slog.Logger
@@ -149,9 +152,11 @@ type Options struct {
 	// time.Now.
 	Clock func() time.Time
 	// ClientOpts are added to the options of every Kafka client the
-	// processor creates (e.g. kgo.WithHooks for kprom, TLS, SASL): an
-	// admin client, the broadcast-tables consumer and the group consumer,
-	// whose client ids are trunkline-admin, trunkline-tables and
-	// trunkline-consumer unless ClientOpts sets one.
+	// processor creates (TLS, SASL, metadata ages): an admin client, the
+	// broadcast-tables consumer and the group consumer, whose client ids
+	// are trunkline-admin, trunkline-tables and trunkline-consumer unless
+	// ClientOpts sets one. A hook in it is shared by the three clients, so
+	// it must not be one that serves a single client, like a kprom
+	// Metrics: franz-go's metrics come with Registerer.
 	ClientOpts []kgo.Opt
 }

@@ -57,12 +57,13 @@ const (
 // tableUpdate is one message from the router to a partition worker. Windows and
 // routes are shared and never modified once sent.
 type tableUpdate struct {
-	kind    updateKind
-	id      string // window id or courier id of a delete
-	window  *Window
-	route   *Route
-	courier CourierPing
-	snap    *tableSnapshot
+	kind     updateKind
+	id       string // window id or courier id of a delete
+	window   *Window
+	route    *Route
+	courier  CourierPing
+	snap     *tableSnapshot
+	appendMs int64 // Kafka timestamp of the record that caused it (Unix ms); 0 = none
 }
 
 // tableSnapshot is what a new partition worker starts from.
@@ -270,6 +271,9 @@ func (r *router) apply(ctx context.Context, fs kgo.Fetches) {
 		if len(fp.Records) == 0 {
 			return
 		}
+		if in := r.input(fp.Topic); in >= 0 {
+			r.p.counters.lastRecord[in].Store(now)
+		}
 		switch fp.Topic {
 		case t.Windows:
 			for _, rec := range fp.Records {
@@ -297,6 +301,21 @@ func (r *router) apply(ctx context.Context, fs kgo.Fetches) {
 	for in := range r.tallies {
 		r.p.counters.flush(in, &r.tallies[in])
 	}
+	r.p.counters.routes.Store(int64(len(r.routes)))
+	r.p.counters.couriers.Store(int64(len(r.couriers)))
+}
+
+// input returns the counter index of a broadcast topic, -1 for another.
+func (r *router) input(topic string) int {
+	switch t := &r.p.cfg.Topics; topic {
+	case t.Windows:
+		return inWindows
+	case t.Routes:
+		return inRoutes
+	case t.CourierPings:
+		return inCourierPings
+	}
+	return -1
 }
 
 // deadLetter sends rec to the dead-letter topic and counts it.
@@ -340,7 +359,7 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		}
 		delete(r.windows, id)
 		if w := r.workers[sw.part]; w != nil {
-			r.send(ctx, w, tableUpdate{kind: updDeleteWindow, id: id})
+			r.send(ctx, w, tableUpdate{kind: updDeleteWindow, id: id, appendMs: appendMs(rec)})
 		}
 		tl.outcome(Applied)
 		return
@@ -365,11 +384,11 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		// The window moved to a car of another partition: its old owner
 		// stops tracking the old car and hands the window over.
 		if ow := r.workers[old.part]; ow != nil {
-			r.send(ctx, ow, tableUpdate{kind: updHandOffWindow, id: w.ID})
+			r.send(ctx, ow, tableUpdate{kind: updHandOffWindow, id: w.ID, appendMs: appendMs(rec)})
 		}
 	}
 	if ow := r.workers[part]; ow != nil {
-		r.send(ctx, ow, tableUpdate{kind: updPutWindow, window: w})
+		r.send(ctx, ow, tableUpdate{kind: updPutWindow, window: w, appendMs: appendMs(rec)})
 	}
 	tl.outcome(Applied)
 }
@@ -380,7 +399,7 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 		id := string(rec.Key)
 		delete(r.routes, id)
 		delete(r.routeSeq, id)
-		r.broadcast(ctx, tableUpdate{kind: updDeleteRoute, id: id})
+		r.broadcast(ctx, tableUpdate{kind: updDeleteRoute, id: id, appendMs: appendMs(rec)})
 		tl.outcome(Applied)
 		return
 	}
@@ -396,7 +415,7 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 	r.routes[rt.CourierID] = rt
 	r.seq++
 	r.routeSeq[rt.CourierID] = r.seq
-	r.broadcast(ctx, tableUpdate{kind: updPutRoute, route: rt})
+	r.broadcast(ctx, tableUpdate{kind: updPutRoute, route: rt, appendMs: appendMs(rec)})
 	tl.outcome(Applied)
 }
 
@@ -416,7 +435,7 @@ func (r *router) courierPing(ctx context.Context, now int64, rec *kgo.Record) {
 		return
 	}
 	r.couriers[cp.CourierID] = *cp
-	r.broadcast(ctx, tableUpdate{kind: updCourier, courier: *cp})
+	r.broadcast(ctx, tableUpdate{kind: updCourier, courier: *cp, appendMs: appendMs(rec)})
 	tl.outcome(Applied)
 }
 
