@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -146,6 +148,58 @@ func newLogger(c LogConfig, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// limitedHandler passes at most one record per interval to the handler it
+// wraps and drops the others, for logs that a client or a stream of bad
+// records could trigger at will. The next record it passes carries the
+// number dropped since the last one as "suppressed". Records are timed by
+// their own Time. It is safe for concurrent use; the handlers derived by
+// WithAttrs and WithGroup share its limit.
+type limitedHandler struct {
+	h     slog.Handler
+	every time.Duration
+	lim   *logLimit
+}
+
+type logLimit struct {
+	mu      sync.Mutex
+	next    time.Time // records before it are dropped
+	dropped int
+}
+
+func newLimitedHandler(h slog.Handler, every time.Duration) *limitedHandler {
+	return &limitedHandler{h: h, every: every, lim: new(logLimit)}
+}
+
+func (l *limitedHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return l.h.Enabled(ctx, level)
+}
+
+func (l *limitedHandler) Handle(ctx context.Context, r slog.Record) error {
+	l.lim.mu.Lock()
+	if r.Time.Before(l.lim.next) {
+		l.lim.dropped++
+		l.lim.mu.Unlock()
+		return nil
+	}
+	l.lim.next = r.Time.Add(l.every)
+	dropped := l.lim.dropped
+	l.lim.dropped = 0
+	l.lim.mu.Unlock()
+	if dropped > 0 {
+		r = r.Clone()
+		r.AddAttrs(slog.Int("suppressed", dropped))
+	}
+	return l.h.Handle(ctx, r)
+}
+
+func (l *limitedHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &limitedHandler{h: l.h.WithAttrs(attrs), every: l.every, lim: l.lim}
+}
+
+func (l *limitedHandler) WithGroup(name string) slog.Handler {
+	return &limitedHandler{h: l.h.WithGroup(name), every: l.every, lim: l.lim}
 }
 
 // hostPorts splits a comma-separated broker list, dropping blanks.

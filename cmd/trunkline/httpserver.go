@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,15 @@ type HTTPConfig struct {
 	// /healthz, /readyz). Port 0 picks a free port; the actual address is
 	// logged.
 	Addr string `yaml:"addr"`
+	// PProf serves the Go profiler under /debug/pprof/ on Addr. Off by
+	// default: profiles show internals and cost CPU while they run.
+	PProf bool `yaml:"pprof"`
 }
+
+// httpErrorLogInterval is the least time between two logged errors of the
+// operations endpoint (bad requests, failed scrapes): a client can cause
+// them at will.
+const httpErrorLogInterval = 10 * time.Second
 
 // newRegistry returns the registry a command's metrics go to: a fresh
 // registry with the Go runtime and process collectors, never the global one.
@@ -40,21 +49,31 @@ type httpServer struct {
 	done chan error // Serve's result
 }
 
-// startHTTP listens on addr and serves, in its own goroutine:
-//
-//	/metrics  the registry, in the Prometheus exposition format
-//	/healthz  200 "ok" while the process runs
-//	/readyz   200 "ready" when ready() is true, else 503
-//	/         status, when status is not nil
-//
-// ready must be safe for concurrent use. The server runs until Shutdown.
+// startHTTP is startOps for a command that configures only the address:
+// it serves no profiler.
 func startHTTP(addr string, reg *prometheus.Registry, ready func() bool, status http.Handler, log *slog.Logger) (*httpServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	return startOps(HTTPConfig{Addr: addr}, reg, ready, status, log)
+}
+
+// startOps listens on c.Addr and serves, in its own goroutine:
+//
+//	/metrics       the registry, in the Prometheus exposition format
+//	/healthz       200 "ok" while the process runs
+//	/readyz        200 "ready" when ready() is true, else 503 "not ready"
+//	/debug/pprof/  the Go profiler, when c.PProf is set (404 otherwise)
+//	/              status, when status is not nil
+//
+// ready must be safe for concurrent use. Errors of the endpoint itself are
+// logged at most once per httpErrorLogInterval. The server runs until
+// Shutdown.
+func startOps(c HTTPConfig, reg *prometheus.Registry, ready func() bool, status http.Handler, log *slog.Logger) (*httpServer, error) {
+	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on http address %q: %w (set --http or http.addr)", addr, err)
+		return nil, fmt.Errorf("cannot listen on http address %q: %w (set --http or http.addr)", c.Addr, err)
 	}
+	errLog := slog.NewLogLogger(newLimitedHandler(log.Handler(), httpErrorLogInterval), slog.LevelWarn)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: errLog}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -68,6 +87,16 @@ func startHTTP(addr string, reg *prometheus.Registry, ready func() bool, status 
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if c.PProf {
+		// pprof.Index serves the named profiles (heap, goroutine, ...)
+		// below /debug/pprof/ too.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	if status != nil {
 		mux.Handle("GET /{$}", status)
 	}
@@ -75,13 +104,17 @@ func startHTTP(addr string, reg *prometheus.Registry, ready func() bool, status 
 		srv: &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			ErrorLog:          errLog,
 		},
 		ln:   ln,
 		done: make(chan error, 1),
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
-	log.Info("http listening", "addr", s.Addr(), "metrics", "http://"+s.Addr()+"/metrics")
+	args := []any{"addr", s.Addr(), "metrics", "http://" + s.Addr() + "/metrics"}
+	if c.PProf {
+		args = append(args, "pprof", "http://"+s.Addr()+"/debug/pprof/")
+	}
+	log.Info("http listening", args...)
 	return s, nil
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 var runUsage = usage{
-	synopsis: "trunkline run --brokers HOST:PORT[,HOST:PORT] [--config FILE] [--group ID] [--http ADDR] [--check-config]",
+	synopsis: "trunkline run --brokers HOST:PORT[,HOST:PORT] [--config FILE] [--group ID] [--http ADDR] [--pprof] [--check-config]",
 	about: `Runs the processor against any Kafka cluster: it consumes car pings in the
 consumer group (each instance owns the cars of its partitions) and courier
 pings, windows and routes in full, and writes delivery events, dead letters
@@ -26,6 +26,9 @@ load.
 
 The grant signing key comes from TRUNKLINE_GRANT_KEY (16 bytes or more; 32
 random bytes recommended); run refuses to start without it.
+
+--pprof serves the Go profiler under /debug/pprof/ on the --http address
+(http.pprof in the configuration); leave it off unless you are profiling.
 
 --check-config loads and validates the configuration (file, environment and
 flags, as run would), prints the effective settings without the key, and
@@ -47,6 +50,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		brokers     = fs.String("brokers", "", "seed brokers `HOST:PORT[,HOST:PORT]` (default from config or "+envBrokers+")")
 		group       = fs.String("group", d.Group, "consumer group `ID`")
 		httpAddr    = fs.String("http", d.HTTP.Addr, "`ADDR` serving /metrics, /healthz, /readyz (port 0 picks a free port)")
+		pprofOn     = fs.Bool("pprof", d.HTTP.PProf, "serve the Go profiler under /debug/pprof/ on the --http address")
 		checkConfig = fs.Bool("check-config", false, "validate the configuration, print it and exit (0 valid, 1 invalid)")
 	)
 	cfg, set, code, ok := commandConfig(e, fs, runUsage, args, configPath)
@@ -61,6 +65,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	}
 	if set["http"] {
 		cfg.HTTP.Addr = *httpAddr
+	}
+	if set["pprof"] {
+		cfg.HTTP.PProf = *pprofOn
 	}
 	err := cfg.Validate()
 	if len(cfg.Engine.GrantKey) == 0 {
@@ -97,7 +104,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		st.stop(stopTimeout)
 		return exitFail
 	}
-	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, nil, log)
+	hs, err := startOps(cfg.HTTP, reg, proc.Ready, nil, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		st.stop(stopTimeout)
