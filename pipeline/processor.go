@@ -48,6 +48,34 @@ const (
 // per assigned partition and hands their events to the Sink, committing
 // offsets only for records whose output the broker has acknowledged.
 //
+// # Metrics
+//
+// With Options.Registerer set, it exports (labels: topic, reason, type,
+// partition, client; never an id from the input):
+//
+//   - trunkline_records_{consumed,applied}_total{topic},
+//     trunkline_records_filtered_total{topic,reason},
+//     trunkline_records_dead_lettered_total{topic,reason}: consumed =
+//     applied + filtered + dead-lettered per input topic;
+//   - trunkline_events_emitted_total{type}, trunkline_events_acked_total,
+//     trunkline_produce_errors_total{topic};
+//   - trunkline_ping_to_event_seconds (event time of the ping that caused
+//     an event → the event handed to the sink, processor clock) and
+//     trunkline_append_to_ack_seconds (Kafka timestamp of the record that
+//     caused it → the broker's acknowledgement, wall clock), one
+//     observation per event, buckets from 0.5 ms to 10 s;
+//   - trunkline_consumer_lag_records{topic,partition} per owned partition,
+//     trunkline_partitions_owned, trunkline_rebalances_total;
+//   - trunkline_open_windows, trunkline_tracked_cars, trunkline_couriers,
+//     trunkline_routes, trunkline_state_entries, trunkline_state_bytes;
+//   - trunkline_last_record_timestamp_seconds{topic} (processor clock);
+//   - trunkline_broker_reachable, trunkline_ready;
+//   - trunkline_kafka_*{client} of its three Kafka clients (KafkaMetrics).
+//
+// Counters are added once per batch from a goroutine's tally and gauges
+// are published once per batch; a scrape reads atomics (and the state
+// stores' sizes), so it never waits for a worker.
+//
 // Its methods are safe for concurrent use; Run is called once.
 type Processor struct {
 	cfg      Config
