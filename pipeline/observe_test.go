@@ -359,12 +359,15 @@ func (g *gate) set(down bool) {
 }
 
 // heldSink acknowledges everything at once, except that its first dead
-// letter waits until release is closed (or the processor gives up).
+// letter waits until free is called (or the processor gives up).
 type heldSink struct {
 	entered chan struct{} // closed when the first dead letter arrives
 	release chan struct{}
 	once    sync.Once
+	freed   sync.Once
 }
+
+func (s *heldSink) free() { s.freed.Do(func() { close(s.release) }) }
 
 func (s *heldSink) Event(_ context.Context, _ *pipeline.Event, ack func(error)) { ack(nil) }
 
@@ -424,6 +427,7 @@ func TestProcessorReadiness(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	t.Cleanup(func() {
+		snk.free()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
@@ -457,14 +461,21 @@ func TestProcessorReadiness(t *testing.T) {
 	}{
 		{name: "before Run"},
 		{
-			name:      "tables loading",
-			do:        func() { go func() { done <- p.Run(ctx) }() },
-			until:     func() bool { <-snk.entered; return p.BrokerReachable() },
+			name: "tables loading",
+			do:   func() { go func() { done <- p.Run(ctx) }() },
+			until: func() bool {
+				select {
+				case <-snk.entered:
+					return p.BrokerReachable()
+				default:
+					return false
+				}
+			},
 			reachable: true,
 		},
 		{
 			name:  "tables loaded, partitions assigned",
-			do:    func() { close(snk.release) },
+			do:    snk.free,
 			until: p.Ready, ready: true, reachable: true,
 		},
 		{
