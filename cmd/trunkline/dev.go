@@ -168,7 +168,7 @@ func dev(ctx context.Context, e *env, log *slog.Logger, cfg Config) error {
 	}
 	last := sample(time.Now())
 	page := &statusPage{hist: hist, broker: b.Addr(), started: last.At, recent: con.latest}
-	hs, err := startHTTP(cfg.HTTP.Addr, reg, proc.Ready, page, log)
+	hs, err := startOps(cfg.HTTP, reg, proc.Ready, page, log) // http.pprof of a --config file applies
 	if err != nil {
 		return fail("status page", fmt.Errorf("%w; try --http 127.0.0.1:0", err))
 	}

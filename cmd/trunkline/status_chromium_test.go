@@ -34,7 +34,7 @@ import (
 // TestStatusPageInChromium starts `trunkline dev`, renders its status page
 // in headless Chromium, checks that it shows live numbers without a
 // problem, and writes a screenshot to $TRUNKLINE_SCREENSHOT (a temporary
-// file when unset).
+// file when unset; `make screenshot` writes docs/status-page.png).
 func TestStatusPageInChromium(t *testing.T) {
 	t.Parallel()
 	br := startBrowser(t)
@@ -76,12 +76,23 @@ func TestStatusPageInChromium(t *testing.T) {
 	t.Logf("page after %d polls: %.0f records consumed, %.0f events, %.0f records/s", later.Polls, later.Consumed, later.Events, later.InRate)
 
 	if problems := tab.problems(); len(problems) > 0 {
-		t.Errorf("the status page has %d problem(s):\n%s", len(problems), strings.Join(problems, "\n"))
+		t.Errorf("the status page has problems:\n%s", summarize(problems))
 	}
 	for _, w := range tab.warnings() {
 		t.Logf("browser warning: %s", w)
 	}
 
+	// $TRUNKLINE_SCREENSHOT_AFTER (a duration) keeps the page open that
+	// long before the screenshot, so that its charts have a history.
+	if after := os.Getenv("TRUNKLINE_SCREENSHOT_AFTER"); after != "" {
+		d, err := time.ParseDuration(after)
+		if err != nil {
+			t.Fatalf("TRUNKLINE_SCREENSHOT_AFTER: %v", err)
+		}
+		polls := int(d / time.Second)
+		var v view
+		tab.waitFor(t, shown, &v, d+20*time.Second, func() bool { return v.Polls >= polls })
+	}
 	shot := tab.screenshot(t, 1280)
 	path := os.Getenv("TRUNKLINE_SCREENSHOT")
 	if path == "" {
@@ -441,15 +452,39 @@ func (tb *tab) waitFor(t *testing.T, expr string, out any, timeout time.Duration
 	defer tick.Stop()
 	for {
 		tb.eval(t, expr, out)
+		if problems := tb.problems(); len(problems) > 0 {
+			t.Fatalf("the page has problems:\n%s", summarize(problems))
+		}
 		if done() {
 			return
 		}
 		if time.Now().After(deadline) {
 			got, _ := json.Marshal(out)
-			t.Fatalf("the page did not get there within %v; it shows %s\nproblems: %q", timeout, got, tb.problems())
+			t.Fatalf("the page did not get there within %v; it shows %s", timeout, got)
 		}
 		<-tick.C
 	}
+}
+
+// summarize lists problems once each, in order, with how often each came.
+func summarize(problems []string) string {
+	var order []string
+	n := map[string]int{}
+	for _, p := range problems {
+		if n[p] == 0 {
+			order = append(order, p)
+		}
+		n[p]++
+	}
+	var b strings.Builder
+	for _, p := range order {
+		b.WriteString("  " + p)
+		if n[p] > 1 {
+			fmt.Fprintf(&b, " (×%d)", n[p])
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // problems returns what the browser reported against the page so far:
