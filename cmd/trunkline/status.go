@@ -131,12 +131,12 @@ func (h histogram) quantile(q float64) (float64, bool) {
 		if float64(c) < rank || c == 0 {
 			continue
 		}
+		if i == 0 && h.upper[0] <= 0 {
+			return h.upper[0], true
+		}
 		lower, below := 0.0, uint64(0)
 		if i > 0 {
 			lower, below = h.upper[i-1], h.counts[i-1]
-		}
-		if i == 0 && h.upper[0] <= 0 {
-			return h.upper[0], true
 		}
 		return lower + (h.upper[i]-lower)*(rank-float64(below))/float64(c-below), true
 	}
