@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 	"gopkg.in/yaml.v3"
 
 	"github.com/trunkline/trunkline/pipeline"
@@ -137,11 +136,8 @@ type runningProcessor struct {
 }
 
 // startProcessor starts the Kafka sink and the processor and registers
-// their stop functions with st.
-//
-// The processor's own clients get no franz-go metrics: it creates several
-// clients from the one Options.ClientOpts, and a kprom.Metrics hook serves
-// a single client.
+// their stop functions with st. Both register their metrics, franz-go's
+// client metrics included, with reg.
 func startProcessor(cfg Config, reg prometheus.Registerer, log *slog.Logger, now func() time.Time, st *stopper) (*runningProcessor, error) {
 	snk, err := startKafkaSink(cfg, reg, st)
 	if err != nil {
@@ -180,8 +176,7 @@ func startKafkaSink(cfg Config, reg prometheus.Registerer, st *stopper) (*sink.K
 
 // kafkaClientOpts returns the options of a Kafka client a command creates
 // itself: the seed brokers, the client id, and franz-go's metrics
-// (trunkline_kafka_*, labelled with the client id) registered with reg.
+// (trunkline_kafka_*, labelled client=clientID) registered with reg.
 func kafkaClientOpts(brokers []string, clientID string, reg prometheus.Registerer) []kgo.Opt {
-	m := kprom.NewMetrics("trunkline_kafka", kprom.Registerer(reg), kprom.WithClientLabel())
-	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID), kgo.WithHooks(m)}
+	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID), pipeline.KafkaMetrics(reg, clientID)}
 }

@@ -21,6 +21,7 @@ func TestRunCheckConfig(t *testing.T) {
 	good := write("good.yaml", "brokers: [file-1:9092]\ngroup: file-group\nhttp:\n  addr: 127.0.0.1:9000\n")
 	unknown := write("unknown.yaml", "group: g\nengine:\n  arival_radius_m: 20\n")
 	invalid := write("invalid.yaml", "engine:\n  arrival_radius_m: 500\n")
+	pprofOn := write("pprof.yaml", "http:\n  pprof: true\n")
 
 	tests := []struct {
 		name        string
@@ -31,6 +32,7 @@ func TestRunCheckConfig(t *testing.T) {
 		wantBrokers []string
 		wantGroup   string
 		wantHTTP    string
+		wantPProf   bool
 	}{
 		{
 			name: "defaults with a key", env: map[string]string{envGrantKey: key},
@@ -49,6 +51,18 @@ func TestRunCheckConfig(t *testing.T) {
 			name: "flags override environment and file", env: map[string]string{envGrantKey: key, envBrokers: "env-1:9092"},
 			args: []string{"--config", good, "--brokers", "flag-1:9092,flag-2:9092", "--group", "flag-group", "--http", "127.0.0.1:0"},
 			code: exitOK, wantBrokers: []string{"flag-1:9092", "flag-2:9092"}, wantGroup: "flag-group", wantHTTP: "127.0.0.1:0",
+		},
+		{
+			name: "pprof flag", env: map[string]string{envGrantKey: key}, args: []string{"--pprof"},
+			code: exitOK, wantBrokers: []string{"127.0.0.1:9092"}, wantGroup: "trunkline", wantHTTP: "127.0.0.1:8080", wantPProf: true,
+		},
+		{
+			name: "pprof from file", env: map[string]string{envGrantKey: key}, args: []string{"--config", pprofOn},
+			code: exitOK, wantBrokers: []string{"127.0.0.1:9092"}, wantGroup: "trunkline", wantHTTP: "127.0.0.1:8080", wantPProf: true,
+		},
+		{
+			name: "pprof flag overrides file", env: map[string]string{envGrantKey: key}, args: []string{"--config", pprofOn, "--pprof=false"},
+			code: exitOK, wantBrokers: []string{"127.0.0.1:9092"}, wantGroup: "trunkline", wantHTTP: "127.0.0.1:8080",
 		},
 		{
 			name: "no grant key", code: exitFail,
@@ -97,9 +111,9 @@ func TestRunCheckConfig(t *testing.T) {
 			if err := decodeConfig([]byte(stdout), &got); err != nil {
 				t.Fatalf("printed configuration does not load: %v\n%s", err, stdout)
 			}
-			if !slices.Equal(got.Brokers, tt.wantBrokers) || got.Group != tt.wantGroup || got.HTTP.Addr != tt.wantHTTP {
-				t.Errorf("effective brokers %q group %q http %q, want %q %q %q",
-					got.Brokers, got.Group, got.HTTP.Addr, tt.wantBrokers, tt.wantGroup, tt.wantHTTP)
+			if !slices.Equal(got.Brokers, tt.wantBrokers) || got.Group != tt.wantGroup || got.HTTP.Addr != tt.wantHTTP || got.HTTP.PProf != tt.wantPProf {
+				t.Errorf("effective brokers %q group %q http %q pprof %v, want %q %q %q %v",
+					got.Brokers, got.Group, got.HTTP.Addr, got.HTTP.PProf, tt.wantBrokers, tt.wantGroup, tt.wantHTTP, tt.wantPProf)
 			}
 		})
 	}
