@@ -195,7 +195,8 @@ func TestLimitedHandler(t *testing.T) {
 // the operations endpoint and holds the broker's answers at each step of
 // the startup: /readyz (and trunkline_ready) say not ready while the
 // broadcast tables are being read and while the consumer group has not
-// assigned partitions, and ready once both are done.
+// assigned partitions, ready once both are done, and not ready again once
+// the broker is gone. /healthz stays 200 throughout.
 func TestReadyz(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -267,6 +268,23 @@ func TestReadyz(t *testing.T) {
 
 	waitReady(t, base+"/readyz", 30*time.Second)
 	expect("partitions assigned", http.StatusOK, "ready\n", "1")
+
+	// The broker goes away: not ready once the processor notices, and
+	// the brokers count as unreachable once their grace period is over.
+	b.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, _ := httpGet(t, base+"/readyz")
+		_, m := httpGet(t, base+"/metrics")
+		if c == http.StatusServiceUnavailable && strings.Contains(m, "\ntrunkline_broker_reachable 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30s after the broker stopped: /readyz %d, want 503 and trunkline_broker_reachable 0", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	expect("broker unreachable", http.StatusServiceUnavailable, "not ready\n", "0")
 }
 
 // heldRequest holds the first request of one kind the broker receives
