@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BIN       ?= bin/trunkline
 
-.PHONY: run build test lint vet fmt-check fuzz bench clean
+.PHONY: run build test lint vet fmt-check fuzz bench screenshot clean
 
 ## run: embedded broker + fleet simulator + processor + live console (Ctrl-C stops)
 run:
@@ -38,6 +38,11 @@ fuzz:
 ## bench: micro-benchmarks beside the code
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## screenshot: render the dev status page in headless Chromium and write docs/status-page.png
+screenshot:
+	TRUNKLINE_SCREENSHOT=$(CURDIR)/docs/status-page.png TRUNKLINE_SCREENSHOT_AFTER=60s \
+	  $(GO) test -count=1 -run '^TestStatusPageInChromium$$' -v ./cmd/trunkline
 
 clean:
 	rm -rf bin
