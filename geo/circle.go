@@ -1,5 +1,7 @@
 package geo
 
+import "slices"
+
 // Circle is a circular area: the points within RadiusM metres of (Lat, Lng).
 // Cover holds every cell, at the resolution the circle was built for, that
 // can contain a point of the area; cells outside Cover contain none.
@@ -25,14 +27,16 @@ func NewCircle(lat, lng, radiusM float64, res int) Circle {
 	}
 	disk := Disk(Cell(lat, lng, res), DiskK(radiusM, res))
 	reach := max(radiusM, 0) + cellReach*avgEdgeM[res]
-	cells := make([]int64, 0, disk.Len())
+	// Disk's cells are this function's own: filter them in place, then
+	// keep an exact copy, since circles live as long as their windows.
+	cells := disk.cells[:0]
 	for _, cell := range disk.cells {
 		clat, clng, ok := CellCenter(cell)
 		if !ok || DistanceM(lat, lng, clat, clng) <= reach {
 			cells = append(cells, cell)
 		}
 	}
-	c.Cover = CellSet{cells: cells} // a sorted subsequence stays sorted
+	c.Cover = CellSet{cells: slices.Clone(cells)} // a sorted subsequence stays sorted
 	return c
 }
 

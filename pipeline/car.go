@@ -30,7 +30,11 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	if !future {
 		e.observe(now, p.TS)
 	}
-	ws := e.byVIN[string(p.VIN)]
+	car := e.byVIN[string(p.VIN)]
+	var ws []*window
+	if car != nil {
+		ws = car.windows
+	}
 	open, inside := false, false
 	for _, w := range ws {
 		if w.phase == phaseOpen {
@@ -48,8 +52,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	case !inside:
 		return FilterOutsideWindow
 	}
-	existed := e.loadCar(p.VIN)
-	c := &e.car
+	c, existed := e.loadCar(car)
 	var last *lastFix
 	if existed {
 		last = &lastFix{c.ts, c.lat, c.lng}
@@ -96,10 +99,10 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 			c.parked, parked = true, true
 		} else if c.dwellAt == 0 {
 			c.dwellAt = c.anchorTS + e.cfg.ParkDwell.Milliseconds()
-			e.schedule(c.dwellAt, timerParkDwell, ws[0].def.VIN, 0, 0) // the VIN, without a copy
+			e.schedule(c.dwellAt, timerParkDwell, nil, car, 0, 0)
 		}
 	}
-	e.saveCar(p.VIN, existed)
+	e.saveCar(car, existed)
 
 	for _, w := range ws {
 		if w.phase != phaseOpen || p.TS < w.def.Start || p.TS >= w.def.End {
@@ -115,7 +118,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		if moved && w.parkedSent {
 			// The courier's arrival was at the old spot.
 			w.parkedSent, w.inside, w.arrived = false, false, false
-			w.disk = geo.CellSet{}
+			e.setDisk(w, 0)
 			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
 			e.emitPos(now, w, EvCarMoved, p.TS, p.Lat, p.Lng, fixCell(), d, nil)
 			e.revoke(now, w, "car_moved", p.TS)
@@ -142,12 +145,13 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	w.parkedSent = true
 	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
 	d := geo.DistanceM(w.def.Lat, w.def.Lng, c.anchorLat, c.anchorLng)
-	// The area's cell cover rules out a car far away before the exact
-	// distance decides.
-	w.inside = w.area.MayContainCell(geo.Cell(c.anchorLat, c.anchorLng, w.areaRes)) &&
-		d <= w.def.RadiusM
+	// The car is inside when it is within the radius and in a cell of the
+	// area's cover; the cover holds every cell that can contain a point of
+	// the area, so the cell is computed only for a car within the radius.
+	w.inside = d <= w.def.RadiusM &&
+		w.area.MayContainCell(geo.Cell(c.anchorLat, c.anchorLng, int(w.areaRes)))
 	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(w.inside))
-	w.disk = geo.Disk(geo.Cell(c.anchorLat, c.anchorLng, e.proxRes), e.diskK)
+	e.setDisk(w, geo.Cell(c.anchorLat, c.anchorLng, e.proxRes))
 	if id, ok := e.courier[w.def.ID]; ok {
 		if f := e.couriers[id]; f != nil && e.fresh(f, ts) {
 			e.proximity(now, w, c, f, ts)
@@ -155,33 +159,37 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	}
 }
 
-// parkDwellDue runs when a car may have been at rest for ParkDwell without a
-// fix arriving to say so.
-func (e *Engine) parkDwellDue(now int64, vin string, _ int64, at int64) {
-	b := []byte(vin)
-	if !e.loadCar(b) {
+// parkDwellDue runs when the car of vin may have been at rest for
+// ParkDwell without a fix arriving to say so.
+func (e *Engine) parkDwellDue(now int64, vin string, at int64) {
+	car := e.byVIN[vin]
+	if car == nil {
 		return
 	}
-	c := &e.car
+	c, ok := e.loadCar(car)
+	if !ok {
+		return
+	}
 	c.dwellAt = 0
-	if !c.parked {
-		if due := c.anchorTS + e.cfg.ParkDwell.Milliseconds(); due > at {
-			// The car moved since: wait for the new anchor.
-			c.dwellAt = due
-			e.schedule(due, timerParkDwell, vin, 0, 0)
-		} else {
-			c.parked = true
-			e.saveCar(b, true)
-			for _, w := range e.byVIN[vin] {
-				if w.phase == phaseOpen {
-					e.carParked(now, w, c, at)
-					e.evaluate(now, w, c, at)
-				}
-			}
-			return
+	if c.parked {
+		e.saveCar(car, true)
+		return
+	}
+	if due := c.anchorTS + e.cfg.ParkDwell.Milliseconds(); due > at {
+		// The car moved since: wait for the new anchor.
+		c.dwellAt = due
+		e.schedule(due, timerParkDwell, nil, car, 0, 0)
+		e.saveCar(car, true)
+		return
+	}
+	c.parked = true
+	e.saveCar(car, true)
+	for _, w := range car.windows {
+		if w.phase == phaseOpen {
+			e.carParked(now, w, c, at)
+			e.evaluate(now, w, c, at)
 		}
 	}
-	e.saveCar(b, true)
 }
 
 // trunkAndLock turns trunk changes into events while a grant is live,
@@ -189,13 +197,13 @@ func (e *Engine) parkDwellDue(now int64, vin string, _ int64, at int64) {
 // resolves the relock check: only a ping that itself reports locked
 // confirms the relock (an absent field is unknown, not the old value).
 func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk TrunkState, locked Tri, ts int64) {
-	if w.grant != nil && c.trunk != prevTrunk {
+	if g := w.grant; g != nil && c.trunk != prevTrunk {
 		switch c.trunk {
 		case TrunkOpen:
-			w.trunkOpened = true
+			g.trunkOpened = true
 			e.emit(now, w, EvTrunkOpened, ts, nil)
 		case TrunkClosed:
-			if w.trunkOpened {
+			if g.trunkOpened {
 				e.emit(now, w, EvTrunkClosed, ts, nil)
 				e.revoke(now, w, "trunk_closed", ts)
 				w.completed = true
@@ -208,7 +216,7 @@ func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk Trunk
 					e.emit(now, w, EvRelockConfirmed, ts, nil)
 				} else {
 					w.relockDue = ts + e.cfg.RelockTimeout.Milliseconds()
-					e.schedule(w.relockDue, timerRelock, w.def.ID, w.gen, 0)
+					e.schedule(w.relockDue, timerRelock, w, nil, w.gen, 0)
 				}
 				return
 			}

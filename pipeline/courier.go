@@ -43,11 +43,11 @@ func (e *Engine) courierNear(now int64, r *Route, f *courierFix, ts int64) {
 		if w == nil || w.phase != phaseOpen || e.courier[w.def.ID] != r.CourierID || !w.parkedSent {
 			continue
 		}
-		vin := []byte(w.def.VIN)
-		if !e.loadCar(vin) {
+		c := e.trackedState(w.def.VIN)
+		if c == nil {
 			continue
 		}
-		e.proximity(now, w, &e.car, f, ts)
+		e.proximity(now, w, c, f, ts)
 	}
 }
 
@@ -63,7 +63,7 @@ func (e *Engine) proximity(now int64, w *window, c *carState, f *courierFix, ts 
 		return
 	}
 	d := math.Inf(1)
-	if w.disk.Contains(f.proxCell) {
+	if w.disk != nil && w.disk.cells.Contains(f.proxCell) {
 		d = geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
 	}
 	if w.arrived && d > e.cfg.DepartureRadiusM {
@@ -107,20 +107,20 @@ func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
 		return
 	}
 	w.grantSeq++
-	g := &Grant{
-		ID:        grantID(w.def.ID, w.grantSeq, ts),
-		NotBefore: ts,
-		ExpiresAt: ts + e.cfg.GrantTTL.Milliseconds(),
-	}
+	lg := &liveGrant{courier: courierID}
+	g := &lg.Grant
+	g.ID = grantID(w.def.ID, w.grantSeq, ts)
+	g.NotBefore = ts
+	g.ExpiresAt = ts + e.cfg.GrantTTL.Milliseconds()
 	g.Token = SignGrant(e.cfg.GrantKey, GrantClaims{
 		WindowID: w.def.ID, VIN: w.def.VIN, CourierID: courierID,
 		GrantID: g.ID, NotBefore: g.NotBefore, ExpiresAt: g.ExpiresAt,
 	})
-	w.grant, w.grantCourier, w.trunkOpened = g, courierID, false
+	w.grant = lg
 	d := geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
 	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
 	e.emitPos(now, w, EvUnlockEligible, ts, c.anchorLat, c.anchorLng, cell, d, func(ev *Event) { ev.Grant = g })
-	e.schedule(g.ExpiresAt, timerGrantExpiry, w.def.ID, w.gen, int64(w.grantSeq))
+	e.schedule(g.ExpiresAt, timerGrantExpiry, w, nil, w.gen, w.grantSeq)
 }
 
 // revoke ends the live grant of w, if any, with the given reason. The
@@ -129,8 +129,8 @@ func (e *Engine) revoke(now int64, w *window, reason string, ts int64) {
 	if w.grant == nil {
 		return
 	}
-	courier := w.grantCourier
-	w.grant, w.grantCourier, w.trunkOpened = nil, "", false
+	courier := w.grant.courier
+	w.grant = nil
 	e.emit(now, w, EvAccessRevoked, ts, func(ev *Event) { ev.Reason, ev.CourierID = reason, courier })
 }
 
@@ -141,14 +141,13 @@ func (e *Engine) grantExpired(now int64, w *window, n uint32, at int64) {
 	if w.grant == nil || w.grantSeq != n {
 		return
 	}
-	if w.trunkOpened {
-		if e.loadCar([]byte(w.def.VIN)) && e.car.trunk == TrunkOpen {
-			return
-		}
+	c := e.trackedState(w.def.VIN)
+	if w.grant.trunkOpened && c != nil && c.trunk == TrunkOpen {
+		return
 	}
 	e.revoke(now, w, "expired", at)
-	if e.loadCar([]byte(w.def.VIN)) {
-		e.evaluate(now, w, &e.car, at)
+	if c != nil {
+		e.evaluate(now, w, c, at)
 	}
 }
 

@@ -29,9 +29,10 @@ import (
 // Per-car state (last accepted fix, rest anchor, parked flag, trunk and lock
 // state) is a fixed-size binary record in a fastcache store keyed by VIN, so
 // millions of cars cost the garbage collector nothing. It exists only while
-// one of the car's windows is open. Per-window state (phase, courier latches,
-// the live grant) is a small value struct beside the window's definition.
-// Both are plain values, so each change can later be written to a changelog.
+// one of the car's windows is open. Per-window state (phase, courier latches, the live grant) is a small
+// value struct beside the window's definition. Both are plain values, so
+// each change can later be written to a changelog. Proximity disks around
+// parked cars are shared by the windows whose cars park in the same cell.
 //
 // # Time
 //
@@ -46,11 +47,12 @@ type Engine struct {
 	proxRes  int // H3 resolution of the courier proximity disks
 	diskK    int
 	store    *fastcache.Cache
-	windows  map[string]*window   // by window id
-	byVIN    map[string][]*window // windows of each VIN (pending or open)
-	routes   map[string]*Route    // by courier id
-	courier  map[string]string    // window id -> courier id serving it
+	windows  map[string]*window // by window id
+	byVIN    map[string]*car    // the cars with a window here (pending or open)
+	routes   map[string]*Route  // by courier id
+	courier  map[string]string  // window id -> courier id serving it
 	couriers map[string]*courierFix
+	disks    map[int64]*sharedDisk // proximity disks in use, by origin cell
 	// cancelled counts the tombstones of each window id, so that a window
 	// created again under the same id gets event ids of its own.
 	cancelled map[string]uint32
@@ -60,10 +62,10 @@ type Engine struct {
 	stream       int64 // stream time, Unix ms
 	lastDataWall int64 // wall time of the last input that moved stream time
 	lastDataTS   int64 // stream time at that moment
-	cars         int
+	cars         int   // cars with state
 	open         int
 
-	car    carState
+	car    carState // the state of the car being worked on
 	events []Event
 	key    []byte
 	val    []byte
@@ -90,14 +92,20 @@ const (
 
 // window is one window's definition and runtime state.
 type window struct {
-	def     Window
-	area    geo.Circle // delivery area, with its cell cover at areaRes
-	areaRes int
-	gen     uint32 // bumped when the window's timers must be rescheduled
+	def   Window
+	area  geo.Circle  // delivery area, with its cell cover at areaRes
+	grant *liveGrant  // live grant, nil when none
+	disk  *sharedDisk // proximity disk around the parked car, nil when none
 
+	reopenAt  int64 // tracking restarts no earlier than this (after a change of car or start)
+	lastTS    int64 // event time of the window's latest event
+	relockDue int64 // 0 = no relock check pending
+
+	gen          uint32 // bumped when the window's timers must be rescheduled
 	incarnation  uint32 // tombstones of this window id before this window
-	reopenAt     int64  // tracking restarts no earlier than this (after a change of car or start)
-	lastTS       int64  // event time of the window's latest event
+	seq          uint32
+	grantSeq     uint32
+	areaRes      uint8
 	phase        phase
 	inside       bool // the parked car is inside the delivery area
 	located      bool
@@ -105,13 +113,22 @@ type window struct {
 	approachSent bool
 	arrived      bool // courier arrival latch (hysteresis)
 	completed    bool
-	relockDue    int64 // 0 = no relock check pending
-	seq          uint32
-	grantSeq     uint32
-	grant        *Grant // live grant, nil when none
-	grantCourier string
-	trunkOpened  bool        // trunk opened under the live grant
-	disk         geo.CellSet // proximity disk around the parked car
+}
+
+// liveGrant is a window's live grant, the courier it was issued to, and
+// whether the trunk has opened under it.
+type liveGrant struct {
+	Grant
+	courier     string
+	trunkOpened bool
+}
+
+// sharedDisk is the proximity disk around one origin cell; every window
+// whose car is parked in that cell shares it.
+type sharedDisk struct {
+	cells  geo.CellSet
+	origin int64
+	refs   int
 }
 
 type courierFix struct {
@@ -142,7 +159,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		diskK:     geo.DiskK(cfg.ApproachRadiusM, proxRes),
 		store:     fastcache.New(cfg.StoreBytes),
 		windows:   make(map[string]*window),
-		byVIN:     make(map[string][]*window),
+		byVIN:     make(map[string]*car),
+		disks:     make(map[int64]*sharedDisk),
 		routes:    make(map[string]*Route),
 		courier:   make(map[string]string),
 		couriers:  make(map[string]*courierFix),
@@ -156,11 +174,19 @@ func (e *Engine) Close() { e.store.Reset() }
 // Events returns the events emitted since the last ResetEvents.
 func (e *Engine) Events() []Event { return e.events }
 
-// ResetEvents clears the event buffer, keeping its capacity.
+// ResetEvents clears the event buffer, keeping its capacity unless a burst
+// (a million windows opening at once) grew it beyond what batches need.
 func (e *Engine) ResetEvents() {
+	if cap(e.events) > maxKeptEvents {
+		e.events = nil
+		return
+	}
 	clear(e.events)
 	e.events = e.events[:0]
 }
+
+// maxKeptEvents is the largest event buffer ResetEvents keeps.
+const maxKeptEvents = 4096
 
 // Stats returns the sizes of the engine's state.
 func (e *Engine) Stats() Stats {

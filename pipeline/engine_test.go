@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,5 +201,89 @@ func TestEngineStateStaysBounded(t *testing.T) {
 			tt.apply(e)
 			tt.check(t, e)
 		})
+	}
+}
+
+// TestEngineReleasesMemory checks the memory the engine shares or gives
+// back: cars parked in one cell share one proximity disk, which goes with
+// the last of their windows, and the event buffer does not keep the room a
+// burst of events (many windows opening at once) needed.
+func TestEngineReleasesMemory(t *testing.T) {
+	tests := []struct {
+		name  string
+		apply func(t *testing.T, e *Engine)
+		check func(t *testing.T, e *Engine)
+	}{
+		{"parked cars share a disk", func(t *testing.T, e *Engine) {
+			for i, vin := range []string{"WAUZZZ4G0FN000701", "WAUZZZ4G0FN000702"} {
+				w := Window{ID: fmt.Sprintf("W-P%d", i), Kind: KindDelivery, VIN: vin,
+					Start: t0, End: t0 + 3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+				e.PutWindow(t0, &w)
+				p := CarPing{VIN: []byte(vin), TS: t0 + 1000, Lat: 48.1372, Lng: 11.5756 + float64(i)*1e-5, LocationType: LocationLastParked}
+				if r := e.CarPing(p.TS, &p); r != Applied {
+					t.Fatalf("ping of %s: %v", vin, r)
+				}
+			}
+			if len(e.disks) != 1 || e.windows["W-P0"].disk != e.windows["W-P1"].disk {
+				t.Fatalf("%d disks for two cars parked in one cell", len(e.disks))
+			}
+			e.DeleteWindow(t0+2000, "W-P0")
+			e.DeleteWindow(t0+2000, "W-P1")
+		}, func(t *testing.T, e *Engine) {
+			if len(e.disks) != 0 {
+				t.Errorf("%d disks left after the windows of the parked cars ended", len(e.disks))
+			}
+		}},
+		{"burst of events", func(t *testing.T, e *Engine) {
+			for i := range 10_000 {
+				w := Window{ID: fmt.Sprintf("W-B%05d", i), Kind: KindDelivery, VIN: fmt.Sprintf("WAUZZZ4G0FB%06d", i),
+					Start: t0 + 1000, End: t0 + 3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+				e.PutWindow(t0, &w)
+			}
+			p := CarPing{VIN: []byte("WAUZZZ4G0FN999999"), TS: t0 + 2000, Lat: 48.1372, Lng: 11.5756}
+			e.CarPing(p.TS, &p) // opens them all
+			if n := len(e.Events()); n < 10_000 {
+				t.Fatalf("%d events, want the 10000 windows opening", n)
+			}
+			e.ResetEvents()
+		}, func(t *testing.T, e *Engine) {
+			if c := cap(e.events); c > maxKeptEvents {
+				t.Errorf("event buffer keeps room for %d events after a burst", c)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := benchEngine(t, 1)
+			tt.apply(t, e)
+			tt.check(t, e)
+		})
+	}
+}
+
+// TestWindowRecreatedUnderSameID checks that the timers of a cancelled
+// window do not act on a window created later under the same id: the new
+// window opens and closes at its own start and end.
+func TestWindowRecreatedUnderSameID(t *testing.T) {
+	const h = 3600_000
+	e := benchEngine(t, 0)
+	w := Window{ID: "W-1", Kind: KindDelivery, VIN: "WAUZZZ4G0FN000001", Start: t0 + h, End: t0 + 3*h, Lat: 48.1, Lng: 11.5, RadiusM: 300}
+	e.PutWindow(t0, &w)
+	e.DeleteWindow(t0, "W-1")
+	w.Start, w.End = t0+2*h, t0+5*h
+	e.PutWindow(t0, &w)
+	e.ResetEvents()
+	var got []string
+	for _, at := range []int64{t0 + h, t0 + 2*h, t0 + 3*h, t0 + 4*h, t0 + 5*h} {
+		p := CarPing{VIN: []byte("WAUZZZ4G0FN999999"), TS: at, Lat: 48.1, Lng: 11.5}
+		e.CarPing(at, &p)
+		for _, ev := range e.Events() {
+			got = append(got, fmt.Sprintf("%s@%dh", ev.Type, (ev.TS-t0)/h))
+		}
+		e.ResetEvents()
+	}
+	want := "tracking_started@2h window_missed@5h tracking_stopped@5h"
+	if s := strings.Join(got, " "); s != want {
+		t.Errorf("events %s, want %s", s, want)
 	}
 }

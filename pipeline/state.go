@@ -5,13 +5,20 @@ import (
 	"math"
 )
 
+// car is one VIN that has windows in this engine (pending or open). A car
+// without a window here has no car at all.
+type car struct {
+	vin     string
+	windows []*window // pending or open, in the order they arrived
+}
+
 // carState is what the engine keeps about a car while one of its windows is
-// open. It is stored as a fixed-size binary record (carStateSize bytes) keyed
-// by 'c' + VIN; the same bytes are what a changelog record of the car holds.
+// open. It is stored as a fixed-size binary record (carStateSize bytes)
+// keyed by 'c' + VIN; the same bytes are what a changelog record of the car
+// holds.
 type carState struct {
 	ts        int64 // last accepted fix
 	lat, lng  float64
-	cell      int64
 	anchorTS  int64 // when the car came to rest at the anchor
 	anchorLat float64
 	anchorLng float64
@@ -23,8 +30,10 @@ type carState struct {
 	source    Source
 }
 
-const carStateVersion = 1
-const carStateSize = 1 + 8*8 + 5
+// carStateVersion 2: the H3 cell of the last fix is no longer kept (it is
+// computed when an event carries it).
+const carStateVersion = 2
+const carStateSize = 1 + 7*8 + 5
 
 // appendBinary appends the binary form of s to dst.
 func (s *carState) appendBinary(dst []byte) []byte {
@@ -32,7 +41,6 @@ func (s *carState) appendBinary(dst []byte) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(s.ts))
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.lat))
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.lng))
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(s.cell))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(s.anchorTS))
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.anchorLat))
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.anchorLng))
@@ -55,12 +63,11 @@ func (s *carState) unmarshal(b []byte) bool {
 	s.ts = int64(u(0))
 	s.lat = math.Float64frombits(u(1))
 	s.lng = math.Float64frombits(u(2))
-	s.cell = int64(u(3))
-	s.anchorTS = int64(u(4))
-	s.anchorLat = math.Float64frombits(u(5))
-	s.anchorLng = math.Float64frombits(u(6))
-	s.dwellAt = int64(u(7))
-	b = b[64:]
+	s.anchorTS = int64(u(3))
+	s.anchorLat = math.Float64frombits(u(4))
+	s.anchorLng = math.Float64frombits(u(5))
+	s.dwellAt = int64(u(6))
+	b = b[56:]
 	s.parked = b[0] == 1
 	s.trunk = TrunkState(b[1])
 	s.locked = Tri(b[2])
@@ -69,22 +76,23 @@ func (s *carState) unmarshal(b []byte) bool {
 	return true
 }
 
-// loadCar reads the state of vin into e.car; it reports whether there was one.
-func (e *Engine) loadCar(vin []byte) bool {
-	e.key = append(append(e.key[:0], 'c'), vin...)
+// loadCar reads the state of c into e.car for a new fix and returns it, and
+// whether c had one; a car without state starts from the zero state.
+func (e *Engine) loadCar(c *car) (*carState, bool) {
+	e.key = append(append(e.key[:0], 'c'), c.vin...)
 	var ok bool
 	e.val, ok = e.store.HasGet(e.val[:0], e.key)
 	if !ok || !e.car.unmarshal(e.val) {
 		e.car = carState{}
-		return false
+		return &e.car, false
 	}
-	return true
+	return &e.car, true
 }
 
-// saveCar writes e.car as the state of vin; existed says whether loadCar
-// found a previous state.
-func (e *Engine) saveCar(vin []byte, existed bool) {
-	e.key = append(append(e.key[:0], 'c'), vin...)
+// saveCar writes e.car as the state of c; existed says whether loadCar found
+// a previous state.
+func (e *Engine) saveCar(c *car, existed bool) {
+	e.key = append(append(e.key[:0], 'c'), c.vin...)
 	e.val = e.car.appendBinary(e.val[:0])
 	e.store.Set(e.key, e.val)
 	if !existed {
@@ -92,9 +100,22 @@ func (e *Engine) saveCar(vin []byte, existed bool) {
 	}
 }
 
-// dropCar deletes the state of vin.
-func (e *Engine) dropCar(vin string) {
-	e.key = append(append(e.key[:0], 'c'), vin...)
+// trackedState reads the state of the car of vin into e.car and returns it,
+// nil when the car has none.
+func (e *Engine) trackedState(vin string) *carState {
+	c := e.byVIN[vin]
+	if c == nil {
+		return nil
+	}
+	if st, ok := e.loadCar(c); ok {
+		return st
+	}
+	return nil
+}
+
+// dropCar deletes the state of c.
+func (e *Engine) dropCar(c *car) {
+	e.key = append(append(e.key[:0], 'c'), c.vin...)
 	if e.store.Has(e.key) {
 		e.store.Del(e.key)
 		e.cars--

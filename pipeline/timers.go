@@ -7,20 +7,24 @@ const (
 	timerClose                            // window end: tracking stops
 	timerGrantExpiry                      // live grant expires (aux = grant sequence)
 	timerRelock                           // relock timeout after completion
-	timerParkDwell                        // a car at rest since aux may now count as parked (id = VIN)
+	timerParkDwell                        // a car at rest may now count as parked (car = the car)
 )
 
 // timer is one entry of the engine's timer heap. Entries are never removed
 // when they become moot: fire checks that the state they refer to is still
-// the same (gen, aux) and ignores them otherwise.
+// the same (gen, aux) and ignores them otherwise. A window timer points at
+// its window, so a timer of a window that was removed can never act on a
+// window created later under the same id.
 type timer struct {
-	at   int64
-	seq  uint64 // insertion order: ties fire first in, first out
-	kind timerKind
-	gen  uint32
-	aux  int64
-	id   string
+	at  int64
+	seq uint64  // insertion order << 8 | kind: ties fire first in, first out
+	w   *window // the window of a window timer
+	car *car    // the car of a park-dwell timer
+	gen uint32
+	aux uint32
 }
+
+func (t *timer) kind() timerKind { return timerKind(t.seq) }
 
 // timerHeap is a binary min-heap of timers by (at, seq), without the
 // interface boxing of container/heap.
@@ -46,6 +50,9 @@ func (h *timerHeap) push(t timer) {
 	}
 }
 
+// pop removes the earliest timer. A heap that has shrunk to a quarter of
+// its capacity gives the rest back (the timers of a million windows that
+// opened at once need not stay reserved).
 func (h *timerHeap) pop() timer {
 	s := *h
 	t := s[0]
@@ -67,33 +74,36 @@ func (h *timerHeap) pop() timer {
 		s[i], s[m] = s[m], s[i]
 		i = m
 	}
+	if cap(s) > 4096 && n < cap(s)/4 {
+		s = append(make(timerHeap, 0, 2*n), s...)
+	}
 	*h = s
 	return t
 }
 
-// schedule adds a timer.
-func (e *Engine) schedule(at int64, kind timerKind, id string, gen uint32, aux int64) {
+// schedule adds a timer of window w or of car c.
+func (e *Engine) schedule(at int64, kind timerKind, w *window, c *car, gen uint32, aux uint32) {
 	e.timerSeq++
-	e.timers.push(timer{at: at, seq: e.timerSeq, kind: kind, gen: gen, aux: aux, id: id})
+	e.timers.push(timer{at: at, seq: e.timerSeq<<8 | uint64(kind), w: w, car: c, gen: gen, aux: aux})
 }
 
 // fire runs one due timer at its own time.
 func (e *Engine) fire(now int64, t timer) {
-	if t.kind == timerParkDwell {
-		e.parkDwellDue(now, t.id, t.aux, t.at)
+	if t.kind() == timerParkDwell {
+		e.parkDwellDue(now, t.car.vin, t.at)
 		return
 	}
-	w := e.windows[t.id]
-	if w == nil || w.gen != t.gen {
+	w := t.w
+	if w.gen != t.gen {
 		return
 	}
-	switch t.kind {
+	switch t.kind() {
 	case timerOpen:
 		e.openWindow(now, w, t.at)
 	case timerClose:
 		e.closeWindow(now, w, t.at)
 	case timerGrantExpiry:
-		e.grantExpired(now, w, uint32(t.aux), t.at)
+		e.grantExpired(now, w, t.aux, t.at)
 	case timerRelock:
 		if w.relockDue == t.at {
 			w.relockDue = 0

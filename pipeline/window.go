@@ -43,7 +43,7 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		w := &window{def: def, incarnation: e.cancelled[def.ID]}
 		w.area, w.areaRes = e.newArea(&def)
 		e.windows[def.ID] = w
-		e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
+		e.linkVIN(w)
 		e.scheduleWindow(w)
 		e.advance(now, e.stream) // a window that is already due opens now
 		return Applied
@@ -65,9 +65,11 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		}
 		e.purgeCarIfUnused(w.def.VIN)
 		w.located, w.parkedSent, w.approachSent, w.arrived, w.inside = false, false, false, false, false
-		w.grant, w.grantCourier, w.trunkOpened, w.disk, w.relockDue = nil, "", false, geo.CellSet{}, 0
+		w.grant, w.relockDue = nil, 0
+		e.setDisk(w, 0)
 		if vinChanged {
-			e.byVIN[def.VIN] = append(e.byVIN[def.VIN], w)
+			w.def.VIN = def.VIN
+			e.linkVIN(w)
 		}
 	}
 	if def.Lat != w.def.Lat || def.Lng != w.def.Lng || def.RadiusM != w.def.RadiusM {
@@ -85,12 +87,12 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 // newArea returns the delivery area of w: a circle around the address with
 // its cell cover at the finest resolution at which the cover stays small (a
 // grid disk of radius 4 or less), so a large radius costs no more memory.
-func (e *Engine) newArea(w *Window) (geo.Circle, int) {
+func (e *Engine) newArea(w *Window) (geo.Circle, uint8) {
 	res := e.cfg.H3Resolution
 	for res > 0 && geo.DiskK(w.RadiusM, res) > 4 {
 		res--
 	}
-	return geo.NewCircle(w.Lat, w.Lng, w.RadiusM, res), res
+	return geo.NewCircle(w.Lat, w.Lng, w.RadiusM, res), uint8(res)
 }
 
 // scheduleWindow (re)schedules the open and close timers of w; timers of an
@@ -98,14 +100,14 @@ func (e *Engine) newArea(w *Window) (geo.Circle, int) {
 func (e *Engine) scheduleWindow(w *window) {
 	w.gen++
 	if w.phase == phasePending {
-		e.schedule(w.def.Start, timerOpen, w.def.ID, w.gen, 0)
+		e.schedule(w.def.Start, timerOpen, w, nil, w.gen, 0)
 	}
-	e.schedule(w.def.End, timerClose, w.def.ID, w.gen, 0)
+	e.schedule(w.def.End, timerClose, w, nil, w.gen, 0)
 	if w.grant != nil {
-		e.schedule(w.grant.ExpiresAt, timerGrantExpiry, w.def.ID, w.gen, int64(w.grantSeq))
+		e.schedule(w.grant.ExpiresAt, timerGrantExpiry, w, nil, w.gen, w.grantSeq)
 	}
 	if w.relockDue != 0 {
-		e.schedule(w.relockDue, timerRelock, w.def.ID, w.gen, 0)
+		e.schedule(w.relockDue, timerRelock, w, nil, w.gen, 0)
 	}
 }
 
@@ -188,31 +190,75 @@ func (e *Engine) remove(w *window) {
 	}
 	w.gen++ // every pending timer of w is moot
 	delete(e.windows, w.def.ID)
+	e.setDisk(w, 0)
 	e.unlinkVIN(w)
-	e.purgeCarIfUnused(w.def.VIN)
 }
 
-func (e *Engine) unlinkVIN(w *window) {
-	ws := e.byVIN[w.def.VIN]
-	if i := slices.Index(ws, w); i >= 0 {
-		ws = slices.Delete(ws, i, i+1)
+// linkVIN adds w to the windows of its car.
+func (e *Engine) linkVIN(w *window) {
+	c := e.byVIN[w.def.VIN]
+	if c == nil {
+		c = &car{vin: w.def.VIN}
+		e.byVIN[c.vin] = c
 	}
-	if len(ws) == 0 {
-		delete(e.byVIN, w.def.VIN)
+	c.windows = append(c.windows, w)
+}
+
+// unlinkVIN takes w from the windows of its car and purges the car's state
+// unless another open window of the car still needs it; a car left without
+// windows is forgotten.
+func (e *Engine) unlinkVIN(w *window) {
+	c := e.byVIN[w.def.VIN]
+	if c == nil {
 		return
 	}
-	e.byVIN[w.def.VIN] = ws
+	if i := slices.Index(c.windows, w); i >= 0 {
+		c.windows = slices.Delete(c.windows, i, i+1)
+	}
+	e.purgeCarIfUnused(c.vin)
+	if len(c.windows) == 0 {
+		delete(e.byVIN, c.vin)
+	}
 }
 
 // purgeCarIfUnused deletes the state of vin when none of its windows is
 // open: outside a window nothing about the car is kept.
 func (e *Engine) purgeCarIfUnused(vin string) {
-	for _, w := range e.byVIN[vin] {
+	c := e.byVIN[vin]
+	if c == nil {
+		return
+	}
+	for _, w := range c.windows {
 		if w.phase == phaseOpen {
 			return
 		}
 	}
-	e.dropCar(vin)
+	e.dropCar(c)
+}
+
+// setDisk gives w the proximity disk around origin (a cell at the proximity
+// resolution), shared with the other windows whose cars are parked in that
+// cell; origin 0 takes w's disk away.
+func (e *Engine) setDisk(w *window, origin int64) {
+	if w.disk != nil && w.disk.origin == origin {
+		return
+	}
+	if d := w.disk; d != nil {
+		w.disk = nil
+		if d.refs--; d.refs == 0 {
+			delete(e.disks, d.origin)
+		}
+	}
+	if origin == 0 {
+		return
+	}
+	d := e.disks[origin]
+	if d == nil {
+		d = &sharedDisk{cells: geo.Disk(origin, e.diskK), origin: origin}
+		e.disks[origin] = d
+	}
+	d.refs++
+	w.disk = d
 }
 
 // PutRoute inserts or replaces a courier's route; r is copied. Each stop's
@@ -242,7 +288,7 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 		e.revokeStale(now, old, ts)
 	}
 	for _, s := range cp.Stops {
-		if w := e.windows[s.WindowID]; w != nil && w.grant != nil && w.grantCourier != cp.CourierID {
+		if w := e.windows[s.WindowID]; w != nil && w.grant != nil && w.grant.courier != cp.CourierID {
 			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
 	}
@@ -295,7 +341,7 @@ func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
 func (e *Engine) revokeStale(now int64, r *Route, ts int64) {
 	for _, s := range r.Stops {
 		w := e.windows[s.WindowID]
-		if w != nil && w.grant != nil && w.grantCourier == r.CourierID && e.courier[s.WindowID] != r.CourierID {
+		if w != nil && w.grant != nil && w.grant.courier == r.CourierID && e.courier[s.WindowID] != r.CourierID {
 			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
 	}
