@@ -214,7 +214,7 @@ func runBroker(ctx context.Context, e *env, args []string) int {
 	}
 	st.add("broker", func(ctx context.Context) error { return closeWithin(ctx, b.Close) })
 	// The broker serves before the endpoint starts: always ready.
-	hs, err := startHTTP(cfg.HTTP.Addr, newRegistry(), func() bool { return true }, nil, log)
+	hs, err := startOps(cfg.HTTP, newRegistry(), func() bool { return true }, nil, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		st.stop(shutdownTimeout)

@@ -59,6 +59,7 @@ func startConsole(cfg Config, w io.Writer, fromStart bool, log *slog.Logger) (*c
 
 func (c *console) run(ctx context.Context, w io.Writer, log *slog.Logger) {
 	defer close(c.done)
+	fetchLog := slog.New(newLimitedHandler(log.Handler(), 10*time.Second)) // a down broker fails every poll
 	var (
 		buf []byte
 		ev  pipeline.Event
@@ -70,7 +71,7 @@ func (c *console) run(ctx context.Context, w io.Writer, log *slog.Logger) {
 			return
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			log.Warn("console cannot fetch events", "topic", topic, "partition", p, "err", err)
+			fetchLog.Warn("console cannot fetch events (logged at most every 10s)", "topic", topic, "partition", p, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) {
 			if err := decodeEvent(r.Value, &ev); err != nil {

@@ -49,12 +49,6 @@ type httpServer struct {
 	done chan error // Serve's result
 }
 
-// startHTTP is startOps for a command that configures only the address:
-// it serves no profiler.
-func startHTTP(addr string, reg *prometheus.Registry, ready func() bool, status http.Handler, log *slog.Logger) (*httpServer, error) {
-	return startOps(HTTPConfig{Addr: addr}, reg, ready, status, log)
-}
-
 // startOps listens on c.Addr and serves, in its own goroutine:
 //
 //	/metrics       the registry, in the Prometheus exposition format

@@ -201,7 +201,7 @@ func simulate(ctx context.Context, e *env, log *slog.Logger, cfg Config, bcfg be
 	st.add("kafka client", func(ctx context.Context) error { return closeWithin(ctx, cl.Close) })
 	stats := &simStats{}
 	stats.register(reg)
-	hs, err := startHTTP(cfg.HTTP.Addr, reg, func() bool { return true }, nil, log)
+	hs, err := startOps(cfg.HTTP, reg, func() bool { return true }, nil, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		st.stop(shutdownTimeout)
