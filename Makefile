@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BIN       ?= bin/trunkline
 
-.PHONY: run build test lint vet fmt-check fuzz bench screenshot clean
+.PHONY: run build test lint vet fmt-check fuzz bench bench-quick bench-micro screenshot clean
 
 ## run: embedded broker + fleet simulator + processor + live console (Ctrl-C stops)
 run:
@@ -35,8 +35,20 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-## bench: micro-benchmarks beside the code
+## bench: the end-to-end benchmark harness, full sizes (about 15 min): progress on stderr,
+## report, JSON and latency chart in bench/results/, CPU profiles in bench/results/tmp/
 bench:
+	$(GO) build -o bin/trunkline-bench ./cmd/trunkline-bench
+	bin/trunkline-bench --out bench/results --cpuprofile bench/results/tmp
+
+## bench-quick: the harness at a tenth of the sizes, one run (under a minute); ends with one
+## JSON line per scenario on stdout; report in bench/results/tmp/
+bench-quick:
+	@$(GO) build -o bin/trunkline-bench ./cmd/trunkline-bench
+	@bin/trunkline-bench --quick --out bench/results/tmp
+
+## bench-micro: micro-benchmarks beside the code
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## screenshot: render the dev status page in headless Chromium and write docs/status-page.png

@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The benchmark harness. Each scenario starts an embedded broker (kfake on
+// 127.0.0.1), preloads or feeds its topics with real records, runs the
+// real pipeline.Processor with the Kafka sink of package sink, and
+// verifies from the broker that the events it claims were written. The
+// processor and the baselines run in child processes (Spawner) so that
+// their heap, GC and RSS are their own, as next to a real broker; the
+// broker and the load generator share the machine with them, as the
+// targets say.
+
+// Scenario names.
+const (
+	ScenarioCatchupCity  = "catchup-city"
+	ScenarioCatchupWorst = "catchup-worst"
+	ScenarioLive         = "live"
+	ScenarioMemory       = "memory"
+)
+
+// Scenarios lists every scenario in the order the harness runs them.
+func Scenarios() []string {
+	return []string{ScenarioCatchupCity, ScenarioCatchupWorst, ScenarioLive, ScenarioMemory}
+}
+
+// HarnessConfig says which scenarios to run, at what size and how often.
+type HarnessConfig struct {
+	// Mode names the configuration in the report ("full", "quick").
+	Mode string
+	Seed int64
+	// Runs is how many times each timed figure is measured.
+	Runs int
+	// Partitions of the car-pings and events topics.
+	Partitions int
+	// Scenarios to run; empty runs all.
+	Scenarios []string
+
+	// Catch-up, city mix: a fleet of CityCars cars and CityCouriers
+	// couriers with CityWindows windows open, CityPings car-ping records
+	// preloaded.
+	CityCars, CityCouriers, CityWindows, CityPings int
+	// Catch-up, worst case: WorstCars cars, every one in an open window
+	// and driving; WorstPings pings.
+	WorstCars, WorstPings int
+	// Live: LiveCars cars in open windows; each rate of LiveRates (car
+	// pings per second) is offered for LiveDuration, after a warm-up.
+	LiveCars     int
+	LiveRates    []float64
+	LiveDuration time.Duration
+	// Memory: MemWindows open windows, as many tracked cars, MemCouriers
+	// couriers with a route and a position.
+	MemWindows, MemCouriers int
+
+	// ProduceLinger is the processor's produce_linger; negative keeps the
+	// default configuration's.
+	ProduceLinger time.Duration
+	// CPUProfileDir, if set, receives a CPU profile of the processor's
+	// first catch-up run of each catch-up scenario (<scenario>.pprof).
+	CPUProfileDir string
+	// Spawn starts the child process of a job; nil runs the jobs in this
+	// process (RSS then includes the broker).
+	Spawn Spawner
+	// Progress receives one line per step; nil discards.
+	Progress io.Writer
+}
+
+// FullConfig is `make bench`: the sizes the targets are stated for, three
+// runs of each figure.
+func FullConfig() HarnessConfig {
+	return HarnessConfig{
+		Mode: "full", Seed: 1, Runs: 3, Partitions: 6,
+		CityCars: 1_000_000, CityCouriers: 5_000, CityWindows: 100_000, CityPings: 10_000_000,
+		WorstCars: 100_000, WorstPings: 5_000_000,
+		LiveCars: 300_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 20 * time.Second,
+		MemWindows: 1_000_000, MemCouriers: 50_000,
+		ProduceLinger: -1,
+	}
+}
+
+// QuickConfig is `make bench-quick`: a tenth of the sizes, one run, short
+// live phases.
+func QuickConfig() HarnessConfig {
+	return HarnessConfig{
+		Mode: "quick", Seed: 1, Runs: 1, Partitions: 6,
+		CityCars: 100_000, CityCouriers: 500, CityWindows: 10_000, CityPings: 1_000_000,
+		WorstCars: 20_000, WorstPings: 500_000,
+		LiveCars: 180_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 2 * time.Second,
+		MemWindows: 100_000, MemCouriers: 5_000,
+		ProduceLinger: -1,
+	}
+}
+
+// Validate says which setting to fix.
+func (c HarnessConfig) Validate() error {
+	var errs []error
+	if c.Runs < 1 {
+		errs = append(errs, fmt.Errorf("runs must be >= 1, got %d", c.Runs))
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("partitions must be >= 1, got %d", c.Partitions))
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(Scenarios(), s) {
+			errs = append(errs, fmt.Errorf("unknown scenario %q: use one of %s", s, strings.Join(Scenarios(), ", ")))
+		}
+	}
+	if c.runs(ScenarioCatchupCity) && (c.CityCars < 1 || c.CityWindows < 1 || c.CityCouriers < 1 || c.CityPings < 1 || c.CityWindows > c.CityCars) {
+		errs = append(errs, errors.New("catch-up city: cars, couriers, windows (<= cars) and pings must be >= 1"))
+	}
+	if c.runs(ScenarioCatchupWorst) && (c.WorstCars < 1 || c.WorstPings < c.WorstCars) {
+		errs = append(errs, errors.New("catch-up worst case: cars must be >= 1 and pings >= cars"))
+	}
+	if c.runs(ScenarioLive) {
+		if c.LiveCars < 1 || len(c.LiveRates) == 0 || c.LiveDuration <= 0 {
+			errs = append(errs, errors.New("live: cars, rates and duration must be set"))
+		}
+		for _, r := range c.LiveRates {
+			// A live car moves stepM between two of its pings: its pings
+			// must be liveMinIntervalS apart or more.
+			if maxRate := float64(c.LiveCars) / liveMinIntervalS; !(r > 0) || r > maxRate {
+				errs = append(errs, fmt.Errorf("live: rate %v out of range: use up to cars/%v (%.0f), each car pings at most every %v s", r, liveMinIntervalS, maxRate, liveMinIntervalS))
+			}
+		}
+	}
+	if c.runs(ScenarioMemory) && (c.MemWindows < 1 || c.MemCouriers < 1) {
+		errs = append(errs, errors.New("memory: windows and couriers must be >= 1"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c HarnessConfig) runs(s string) bool {
+	return len(c.Scenarios) == 0 || slices.Contains(c.Scenarios, s)
+}
+
+// harness is one run of the harness.
+type harness struct {
+	cfg HarnessConfig
+	out io.Writer
+	t0  time.Time
+}
+
+// logf writes one progress line.
+func (h *harness) logf(format string, args ...any) {
+	if h.out == nil {
+		return
+	}
+	el := time.Since(h.t0).Truncate(100 * time.Millisecond)
+	fmt.Fprintf(h.out, "[%6s] %s\n", el, fmt.Sprintf(format, args...))
+}
+
+// RunHarness runs the scenarios of cfg and returns the report. It blocks;
+// it stops early with ctx's error when ctx is done.
+func RunHarness(ctx context.Context, cfg HarnessConfig) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &harness{cfg: cfg, out: cfg.Progress, t0: time.Now()}
+	rep := newReport(cfg)
+	for _, s := range Scenarios() {
+		if !cfg.runs(s) {
+			continue
+		}
+		h.logf("%s: starting", s)
+		var (
+			sr  []ScenarioReport
+			err error
+		)
+		switch s {
+		case ScenarioCatchupCity:
+			sr, err = h.catchupCity(ctx)
+		case ScenarioCatchupWorst:
+			sr, err = h.catchupWorst(ctx)
+		case ScenarioLive:
+			sr, err = h.live(ctx)
+		case ScenarioMemory:
+			sr, err = h.memory(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+		rep.Scenarios = append(rep.Scenarios, sr...)
+	}
+	rep.Elapsed = time.Since(h.t0)
+	rep.Machine.LoadEnd = loadAvg()
+	return rep, nil
+}
+
+// rate formats a rate per second compactly (1.52M/s).
+func rate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM/s", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fK/s", v/1e3)
+	}
+	return fmt.Sprintf("%.0f/s", v)
+}
+
+// count formats a count compactly (10.0M).
+func count(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fK", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

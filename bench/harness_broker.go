@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trunkline/trunkline/pipeline"
+)
+
+// harnessBroker is the embedded Kafka-protocol broker (kfake) a scenario
+// runs against: one node on a loopback port, with the contract's topics.
+// Each scenario starts a broker of its own and closes it at the end, so
+// the records of one scenario never weigh on the next.
+type harnessBroker struct {
+	cluster *kfake.Cluster
+	addr    string
+	topics  pipeline.Topics
+	adm     *kadm.Client
+	admCl   *kgo.Client
+}
+
+// startHarnessBroker starts a broker on 127.0.0.1 and creates the topics:
+// car pings, events and state with partitions partitions, the broadcast
+// topics and the DLQ with one (as `trunkline broker` does).
+func startHarnessBroker(ctx context.Context, partitions int) (*harnessBroker, error) {
+	cluster, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, "127.0.0.1:0")
+		}),
+		kfake.DefaultNumPartitions(partitions),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the broker: %w", err)
+	}
+	b := &harnessBroker{cluster: cluster, addr: cluster.ListenAddrs()[0], topics: pipeline.DefaultTopics()}
+	b.admCl, err = kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ClientID("trunkline-bench-admin"))
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("cannot create the admin client: %w", err)
+	}
+	b.adm = kadm.NewClient(b.admCl)
+	t := b.topics
+	n := int32(partitions)
+	compact := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	for _, s := range []struct {
+		name    string
+		parts   int32
+		configs map[string]*string
+	}{
+		{t.CarPings, n, nil}, {t.CourierPings, 1, nil}, {t.Windows, 1, compact}, {t.Routes, 1, compact},
+		{t.Events, n, nil}, {t.DLQ, 1, nil}, {t.State, n, compact},
+	} {
+		if _, err := b.adm.CreateTopic(ctx, s.parts, 1, s.configs, s.name); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			b.Close()
+			return nil, fmt.Errorf("cannot create topic %s: %w", s.name, err)
+		}
+	}
+	return b, nil
+}
+
+// Close stops the broker and drops its records.
+func (b *harnessBroker) Close() {
+	b.admCl.Close()
+	b.cluster.Close()
+}
+
+// endOffsets returns the sum over topic's partitions of the high watermark:
+// the number of records ever written to it (nothing is deleted during a
+// scenario).
+func (b *harnessBroker) endOffsets(ctx context.Context, topic string) (int64, error) {
+	ends, err := b.adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cannot list the end offsets of %s: %w", topic, err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n, nil
+}

@@ -1,0 +1,362 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trunkline/trunkline/pipeline"
+	"github.com/trunkline/trunkline/sink"
+)
+
+// The live scenario. LiveCars cars each have a window open for the whole
+// run. The load generator offers car pings at a fixed rate, cycling over
+// the cars; each car alternates between two spots 35 m apart (a ping where
+// it now is, then one saying it is parked there), so every ping causes
+// exactly one event (car_moved or car_parked) whose ts is the ping's ts.
+//
+// Latency is measured per event: from the ping's scheduled send time (the
+// load generator hands it to its client at that time, or later if it falls
+// behind: lateness counts against the figure) to the moment a consumer of
+// the events topic in the harness reads the event. The ping's ts field and
+// record timestamp carry the scheduled time in milliseconds; the harness
+// keeps the nanoseconds per car and matches them by ts.
+
+// liveDrain bounds the wait, after a rate's phase, for the events of its
+// last pings.
+const liveDrain = 30 * time.Second
+
+// liveWarmupRate is the rate of the warm-up, which pings every car once
+// (opening the windows of each partition at its first ping).
+const liveWarmupRate = 100_000
+
+// livePhase collects the latencies of one offered rate.
+type livePhase struct {
+	samples []int64 // ns
+	approx  int     // events matched by their millisecond ts only
+}
+
+// liveRun is one run of the live scenario.
+type liveRun struct {
+	h       *harness
+	b       *harnessBroker
+	f       *syntheticFleet
+	planned []atomic.Int64 // scheduled send time of each car's latest ping, Unix ns
+	next    int64          // pings offered so far: ping g goes to car g mod cars, as its (g / cars)th
+
+	mu    sync.Mutex
+	phase *livePhase
+	total int64 // events read
+}
+
+// live runs the live scenario Runs times.
+func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
+	c := &h.cfg
+	sr := ScenarioReport{
+		Name: ScenarioLive,
+		Description: fmt.Sprintf("live: %s cars in open windows, every ping causes one event (car_moved or car_parked); each rate offered for %v after a warm-up; latency from the ping's scheduled send time to its event read by a consumer of the events topic",
+			count(float64(c.LiveCars)), c.LiveDuration),
+	}
+	type acc struct{ achieved, p50, p90, p99, max, pings, events, missing []float64 }
+	accs := make([]acc, len(c.LiveRates))
+	for run := range c.Runs {
+		points, err := h.liveOnce(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range points {
+			a := &accs[i]
+			a.achieved = append(a.achieved, p.achieved)
+			a.p50, a.p90, a.p99, a.max = append(a.p50, p.p50), append(a.p90, p.p90), append(a.p99, p.p99), append(a.max, p.max)
+			a.pings, a.events, a.missing = append(a.pings, float64(p.pings)), append(a.events, float64(p.events)), append(a.missing, float64(p.pings-p.events))
+		}
+	}
+	for i, r := range c.LiveRates {
+		a := &accs[i]
+		sr.Live = append(sr.Live, LivePoint{
+			OfferedPerS: r, AchievedPerS: newFigure(a.achieved),
+			P50Ms: newFigure(a.p50), P90Ms: newFigure(a.p90), P99Ms: newFigure(a.p99), MaxMs: newFigure(a.max),
+			Pings: newFigure(a.pings), Events: newFigure(a.events), Missing: newFigure(a.missing),
+		})
+	}
+	return []ScenarioReport{sr}, nil
+}
+
+// livePoint is one rate of one run.
+type livePoint struct {
+	achieved           float64
+	p50, p90, p99, max float64 // ms
+	pings, events      int64
+}
+
+// liveOnce runs the live scenario once: a broker, the windows, the
+// processor, a warm-up, then each rate in turn.
+func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
+	c := &h.cfg
+	b, err := startHarnessBroker(ctx, c.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	lv := &liveRun{h: h, b: b, f: newSyntheticFleet(c.Seed, c.LiveCars, time.Now().UnixMilli()), planned: make([]atomic.Int64, c.LiveCars)}
+
+	l, err := newLoader(ctx, b.addr)
+	if err != nil {
+		return nil, err
+	}
+	err = l.produce(lv.f.windows(nil, b.topics.Windows))
+	if err == nil {
+		err = l.flush(ctx)
+	}
+	l.close()
+	if err != nil {
+		return nil, err
+	}
+
+	// The events consumer reads from the start of the (fresh) events
+	// topic.
+	ecl, err := kgo.NewClient(
+		kgo.SeedBrokers(b.addr),
+		kgo.ClientID("trunkline-bench-events"),
+		kgo.ConsumeTopics(b.topics.Events),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the events consumer: %w", err)
+	}
+	defer ecl.Close()
+	cctx, stopConsumer := context.WithCancel(ctx)
+	consumerDone := make(chan struct{})
+	go func() { defer close(consumerDone); lv.consume(cctx, ecl) }()
+	defer func() { stopConsumer(); <-consumerDone }()
+
+	rj, err := startJob(ctx, c.Spawn, job{Role: roleProcessor, Brokers: []string{b.addr}, Group: fmt.Sprintf("live-%d", run), ProduceLinger: c.ProduceLinger})
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			rj.stop()
+			_, _ = rj.finish(context.WithoutCancel(ctx))
+		}
+	}()
+	if m, ok := rj.next(ctx); !ok || m.Kind != "ready" {
+		return nil, fmt.Errorf("the processor did not become ready: %s", m.Err)
+	}
+
+	pcl, err := kgo.NewClient(
+		kgo.SeedBrokers(b.addr),
+		kgo.ClientID("trunkline-bench-feed"),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(1<<20),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the load producer: %w", err)
+	}
+	defer pcl.Close()
+	prod := newProducer(pcl, ctx)
+
+	// Warm-up: every car once, at a moderate rate; then every window is
+	// open (tracking_started), located and parked.
+	warm := int64(c.LiveCars)
+	h.logf("live: run %d/%d warm-up, %s cars pinged once", run+1, c.Runs, count(float64(warm)))
+	if _, err := lv.offer(ctx, prod, min(liveWarmupRate, float64(warm)), warm); err != nil {
+		return nil, err
+	}
+	if err := lv.await(ctx, func() bool { return lv.read() >= 3*warm }, liveDrain+time.Duration(warm/10_000)*time.Second); err != nil {
+		return nil, fmt.Errorf("warm-up: %d events read, want %d (tracking_started, car_located, car_parked per car): %w", lv.read(), 3*warm, err)
+	}
+
+	var points []livePoint
+	for _, r := range c.LiveRates {
+		ph := &livePhase{samples: make([]int64, 0, int(r*c.LiveDuration.Seconds())+1024)}
+		lv.mu.Lock()
+		lv.phase = ph
+		lv.mu.Unlock()
+		n := int64(r * c.LiveDuration.Seconds())
+		achieved, err := lv.offer(ctx, prod, r, n)
+		if err != nil {
+			return nil, err
+		}
+		got := func() int64 { lv.mu.Lock(); defer lv.mu.Unlock(); return int64(len(ph.samples)) }
+		_ = lv.await(ctx, func() bool { return got() >= n }, liveDrain)
+		lv.mu.Lock()
+		lv.phase = nil
+		lv.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		p := summarizePhase(ph, achieved, n)
+		if p.events == 0 {
+			return nil, fmt.Errorf("no event read back at %s", rate(r))
+		}
+		h.logf("live: run %d/%d at %s (achieved %s): %s events, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s",
+			run+1, c.Runs, rate(r), rate(achieved), count(float64(p.events)), p.p50, p.p90, p.p99, p.max, missingNote(p))
+		points = append(points, p)
+	}
+	stopped = true
+	rj.stop()
+	res, err := rj.finish(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	if res.Emitted == 0 || res.Acked != res.Emitted {
+		return nil, fmt.Errorf("processor: %d events emitted, %d acknowledged", res.Emitted, res.Acked)
+	}
+	return points, nil
+}
+
+func missingNote(p livePoint) string {
+	if p.events >= p.pings {
+		return ""
+	}
+	return fmt.Sprintf(" (%d pings without their event after %v)", p.pings-p.events, liveDrain)
+}
+
+// summarizePhase computes a phase's percentiles (nearest rank) in ms.
+func summarizePhase(ph *livePhase, achieved float64, pings int64) livePoint {
+	s := ph.samples
+	slices.Sort(s)
+	p := livePoint{achieved: achieved, pings: pings, events: int64(len(s))}
+	if len(s) == 0 {
+		return p
+	}
+	at := func(q float64) float64 { return float64(s[int(q*float64(len(s)-1)+0.5)]) / 1e6 }
+	p.p50, p.p90, p.p99, p.max = at(0.50), at(0.90), at(0.99), float64(s[len(s)-1])/1e6
+	return p
+}
+
+// read returns the number of events read so far.
+func (lv *liveRun) read() int64 {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	return lv.total
+}
+
+// await polls cond until it holds, ctx is done or d has passed.
+func (lv *liveRun) await(ctx context.Context, cond func() bool, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v", d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// offer produces n pings at rate per second, each handed to the client at
+// its scheduled time (or as soon after as the generator can), and returns
+// the rate achieved.
+func (lv *liveRun) offer(ctx context.Context, p *producer, rate float64, n int64) (float64, error) {
+	cars := int64(len(lv.f.cars))
+	topic := lv.b.topics.CarPings
+	t0 := time.Now()
+	base := t0.UnixNano()
+	recs := make([]Record, 0, 1024)
+	var i int64
+	for i < n {
+		due := min(n, int64(time.Since(t0).Seconds()*rate)+1)
+		for ; i < due; i++ {
+			g := lv.next + i
+			car := int(g % cars)
+			at := base + int64(float64(i)*1e9/rate)
+			ts := at / 1e6
+			lv.f.buf = lv.f.livePing(lv.f.buf[:0], car, uint32(g/cars), ts)
+			lv.planned[car].Store(at)
+			recs = append(recs, Record{Topic: topic, Key: lv.f.cars[car].vin, Value: lv.f.keep(lv.f.buf), TS: time.Unix(0, at)})
+			if len(recs) == cap(recs) {
+				p.produce(recs)
+				recs = recs[:0]
+			}
+		}
+		p.produce(recs)
+		recs = recs[:0]
+		if err := p.err(); err != nil {
+			return 0, err
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if wait := time.Duration(float64(i)*1e9/rate) - time.Since(t0); wait > 0 {
+			time.Sleep(wait)
+		}
+	}
+	lv.next += n
+	return float64(n) / time.Since(t0).Seconds(), nil
+}
+
+var (
+	typeCarMoved  = []byte(sink.TypePrefix + pipeline.EvCarMoved.String())
+	typeCarParked = []byte(sink.TypePrefix + pipeline.EvCarParked.String())
+	tsField       = []byte(`"ts":"`)
+)
+
+// consume reads the events topic until ctx is done, timing each car_moved
+// and car_parked event of the current phase.
+func (lv *liveRun) consume(ctx context.Context, cl *kgo.Client) {
+	for {
+		fs := cl.PollFetches(ctx)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		lv.mu.Lock()
+		ph := lv.phase
+		fs.EachRecord(func(r *kgo.Record) {
+			lv.total++
+			if ph == nil || !isCarEvent(r) {
+				return
+			}
+			car := carOfWindow(r.Key)
+			ts, ok := eventTS(r.Value)
+			if car < 0 || car >= len(lv.planned) || !ok {
+				return
+			}
+			if at := lv.planned[car].Load(); at/1e6 == ts {
+				ph.samples = append(ph.samples, now-at)
+				return
+			}
+			// A newer ping of the car is already out: this event is more
+			// than a ping interval late; its millisecond ts will do.
+			ph.samples = append(ph.samples, now-ts*1e6)
+			ph.approx++
+		})
+		lv.mu.Unlock()
+	}
+}
+
+// isCarEvent reports whether r is a car_moved or car_parked event.
+func isCarEvent(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == sink.HeaderType {
+			return bytes.Equal(h.Value, typeCarMoved) || bytes.Equal(h.Value, typeCarParked)
+		}
+	}
+	return false
+}
+
+// eventTS returns the ts of an event, in Unix ms.
+func eventTS(v []byte) (int64, bool) {
+	i := bytes.Index(v, tsField)
+	if i < 0 {
+		return 0, false
+	}
+	v = v[i+len(tsField):]
+	j := bytes.IndexByte(v, '"')
+	if j < 0 {
+		return 0, false
+	}
+	return pipeline.ParseTimestamp(v[:j])
+}

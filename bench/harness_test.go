@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/trunkline/trunkline/geo"
+	"github.com/trunkline/trunkline/pipeline"
+)
+
+func TestWindowIDRoundTrip(t *testing.T) {
+	for _, i := range []int{0, 7, 123456, 2_999_999} {
+		if got := carOfWindow(windowID(nil, i)); got != i {
+			t.Errorf("carOfWindow(windowID(%d)) = %d", i, got)
+		}
+	}
+	for _, id := range []string{"", "WB-", "W-100001", "WB-12x", "XB-12"} {
+		if got := carOfWindow([]byte(id)); got != -1 {
+			t.Errorf("carOfWindow(%q) = %d, want -1", id, got)
+		}
+	}
+}
+
+func TestEventTS(t *testing.T) {
+	ev := pipeline.Event{ID: "0123456789abcdef0123456789abcdef", Type: pipeline.EvCarMoved, WindowID: "WB-1", OrderID: "OB-1",
+		Kind: pipeline.KindDelivery, VIN: "WBA3A5C50PN000001", TS: 1795600000123, EmittedAt: 1795600000456}
+	ts, ok := eventTS(pipeline.AppendEvent(nil, &ev))
+	if !ok || ts != ev.TS {
+		t.Errorf("eventTS = %d, %v; want %d", ts, ok, ev.TS)
+	}
+	if _, ok := eventTS([]byte(`{"type":"car_moved"}`)); ok {
+		t.Error("eventTS found a ts in an event without one")
+	}
+}
+
+// TestLivePings checks the live fleet's cycle: pings decode, alternate
+// between a parked report and a move of stepM, and every move stays
+// under the engine's speed limit at the shortest interval.
+func TestLivePings(t *testing.T) {
+	f := newSyntheticFleet(3, 10, 1795600000000)
+	cfg := pipeline.DefaultEngineConfig()
+	var prev pipeline.CarPing
+	for k := range uint32(8) {
+		ts := f.start + int64(float64(k)*liveMinIntervalS*1000)
+		var p pipeline.CarPing
+		if err := pipeline.DecodeCarPing(&p, f.livePing(nil, 4, k, ts)); err != nil {
+			t.Fatalf("ping %d: %v", k, err)
+		}
+		wantParked := k%2 == 0
+		if got := p.LocationType == pipeline.LocationLastParked; got != wantParked {
+			t.Errorf("ping %d: last_parked %v, want %v", k, got, wantParked)
+		}
+		if p.TS != ts || string(p.VIN) != string(f.cars[4].vin) {
+			t.Errorf("ping %d: ts %d vin %s", k, p.TS, p.VIN)
+		}
+		if k > 0 {
+			d := geo.DistanceM(prev.Lat, prev.Lng, p.Lat, p.Lng)
+			moved := k%2 == 1
+			switch {
+			case moved && !(d > cfg.ParkDistanceM):
+				t.Errorf("ping %d moved %.1f m, want beyond the park distance %v", k, d, cfg.ParkDistanceM)
+			case !moved && d > 1:
+				t.Errorf("ping %d moved %.1f m, want to stay put", k, d)
+			}
+			if kmh := d / liveMinIntervalS * 3.6; kmh >= cfg.MaxSpeedKmh {
+				t.Errorf("ping %d implies %.0f km/h, the engine filters beyond %v", k, kmh, cfg.MaxSpeedKmh)
+			}
+		}
+		prev = p
+		prev.VIN = nil
+	}
+}
+
+func TestHarnessConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*HarnessConfig)
+		ok   bool
+	}{
+		{"full", func(*HarnessConfig) {}, true},
+		{"no runs", func(c *HarnessConfig) { c.Runs = 0 }, false},
+		{"unknown scenario", func(c *HarnessConfig) { c.Scenarios = []string{"fast"} }, false},
+		{"live rate beyond the cars", func(c *HarnessConfig) { c.LiveRates = []float64{1e6} }, false},
+		{"live rate beyond the cars, live not run", func(c *HarnessConfig) {
+			c.LiveRates = []float64{1e6}
+			c.Scenarios = []string{ScenarioMemory}
+		}, true},
+		{"more windows than cars", func(c *HarnessConfig) { c.CityWindows = c.CityCars + 1 }, false},
+	} {
+		c := FullConfig()
+		tc.edit(&c)
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate() = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+	if err := QuickConfig().Validate(); err != nil {
+		t.Errorf("QuickConfig: %v", err)
+	}
+}
