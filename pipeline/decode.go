@@ -511,6 +511,7 @@ type scanner struct {
 	pos   int
 	depth int    // nesting level of the container being read; the top-level object is 1
 	bad   string // the first syntax error; "" while the input is well formed
+	high  bool   // a string held a byte >= 0x80
 	buf   [maxStringLen]byte
 }
 
@@ -543,14 +544,9 @@ func (s *scanner) skipSpace() {
 	}
 }
 
-// begin checks the encoding of the whole input and opens its top-level
-// object. It reports false, having read the value, when the top-level value
+// begin opens the top-level object of the input. It reports false, having read the value, when the top-level value
 // is not an object.
 func (s *scanner) begin() bool {
-	if !utf8.Valid(s.data) {
-		s.fail("invalid UTF-8")
-		return false
-	}
 	s.skipSpace()
 	if s.peek() != '{' {
 		s.skipValue()
@@ -574,6 +570,12 @@ func (s *scanner) end() error {
 	s.skipSpace()
 	if s.pos != len(s.data) {
 		s.fail("data after the top-level value")
+	}
+	// Invalid UTF-8 is the first error of a record. A byte of a multi-byte
+	// sequence outside a string is a syntax error, so the input needs
+	// checking only when a string held one or the syntax is wrong.
+	if (s.high || s.bad != "") && !utf8.Valid(s.data) {
+		s.bad = "invalid UTF-8"
 	}
 	if s.bad != "" {
 		return &DecodeError{Reason: DLQMalformed, Msg: s.bad}
@@ -665,13 +667,16 @@ func (s *scanner) str() (b []byte, long bool) {
 	for i := start; i < len(data); {
 		// Eight bytes at a time, up to the first special one.
 		if i+8 <= len(data) {
-			m := stringSpecialMask(binary.LittleEndian.Uint64(data[i:]))
+			x := binary.LittleEndian.Uint64(data[i:])
+			s.high = s.high || x&0x8080808080808080 != 0
+			m := stringSpecialMask(x)
 			if m == 0 {
 				i += 8
 				continue
 			}
 			i += bits.TrailingZeros64(m) >> 3
 		} else if !stringSpecial[data[i]] {
+			s.high = s.high || data[i] >= 0x80
 			i++
 			continue
 		}
