@@ -29,13 +29,17 @@ import (
 // baselineClient returns the group consumer of a baseline job.
 func baselineClient(j job) (*kgo.Client, error) {
 	cfg := pipeline.DefaultConfig()
-	return kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(j.Brokers...),
-		kgo.ClientID("trunkline-bench-"+j.Role),
+		kgo.ClientID("trunkline-bench-" + j.Role),
 		kgo.ConsumerGroup(j.Group),
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
 		kgo.FetchMaxWait(time.Second),
-	)
+	}
+	if n := j.Overrides.FetchMaxPartitionBytes; n > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(n))
+	}
+	return kgo.NewClient(opts...)
 }
 
 // runBaselineJob consumes j.Expect car-ping records (or until ctx is done
@@ -46,7 +50,7 @@ func runBaselineJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult
 		return nil, err
 	}
 	defer stopProfile()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	cl, err := baselineClient(j)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the consumer: %w", err)
@@ -59,6 +63,9 @@ func runBaselineJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult
 		defer h3.stop()
 	}
 	maxPoll := pipeline.DefaultConfig().MaxPollRecords
+	if n := j.Overrides.MaxPollRecords; n > 0 {
+		maxPoll = n
+	}
 	var polled int64
 	lastProgress := start
 	ready := false
@@ -94,9 +101,9 @@ func runBaselineJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult
 				}
 			})
 		}
-		if now := time.Now(); now.Sub(lastProgress) >= 200*time.Millisecond {
+		if now := time.Now(); now.Sub(lastProgress) >= progressEvery {
 			lastProgress = now
-			report(jobMsg{Kind: "progress", Progress: jobCounts{Consumed: uint64(polled)}})
+			report(jobMsg{Kind: "progress", Progress: jobCounts{Consumed: uint64(polled), CPU: cpuTime() - cpu0}})
 		}
 	}
 	res := &jobResult{Role: j.Role, Consumed: uint64(polled)}
@@ -104,7 +111,7 @@ func runBaselineJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult
 		h3.wait(polled)
 		res.Consumed, res.DeadLettered, res.Checksum = h3.done.Load(), h3.bad.Load(), h3.sum.Load()
 	}
-	res.Elapsed = time.Since(start)
+	res.Elapsed, res.CPU = time.Since(start), cpuTime()-cpu0
 	return res, nil
 }
 

@@ -60,12 +60,18 @@ type HarnessConfig struct {
 	// couriers with a route and a position.
 	MemWindows, MemCouriers int
 
-	// ProduceLinger is the processor's produce_linger; negative keeps the
-	// default configuration's.
-	ProduceLinger time.Duration
+	// Overrides change settings of the processor (and the consumer
+	// settings the baselines share with it) for experiments; the zero
+	// value keeps the defaults, which the reported figures use.
+	Overrides Overrides
 	// CPUProfileDir, if set, receives a CPU profile of the processor's
 	// first catch-up run of each catch-up scenario (<scenario>.pprof).
 	CPUProfileDir string
+	// QuietWait is how long, at most, the harness waits before a timed
+	// run for the machine to be quiet (other processes using less than
+	// a quarter of a core); QuietBudget bounds the sum of those waits.
+	// 0 does not wait. The report shows what other processes used.
+	QuietWait, QuietBudget time.Duration
 	// Spawn starts the child process of a job; nil runs the jobs in this
 	// process (RSS then includes the broker).
 	Spawn Spawner
@@ -82,7 +88,7 @@ func FullConfig() HarnessConfig {
 		WorstCars: 100_000, WorstPings: 5_000_000,
 		LiveCars: 300_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 20 * time.Second,
 		MemWindows: 1_000_000, MemCouriers: 50_000,
-		ProduceLinger: -1,
+		QuietWait: 10 * time.Second, QuietBudget: 2 * time.Minute,
 	}
 }
 
@@ -95,7 +101,6 @@ func QuickConfig() HarnessConfig {
 		WorstCars: 20_000, WorstPings: 500_000,
 		LiveCars: 180_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 2 * time.Second,
 		MemWindows: 100_000, MemCouriers: 5_000,
-		ProduceLinger: -1,
 	}
 }
 
@@ -141,11 +146,80 @@ func (c HarnessConfig) runs(s string) bool {
 	return len(c.Scenarios) == 0 || slices.Contains(c.Scenarios, s)
 }
 
+// Overrides are settings that differ from the defaults in an experiment.
+type Overrides struct {
+	// ProduceLinger replaces produce_linger when not nil.
+	ProduceLinger *time.Duration `json:"produce_linger,omitempty"`
+	// MaxBufferedRecords and MaxPollRecords replace the processor's
+	// settings when > 0; MaxPollRecords also bounds the baselines' polls.
+	MaxBufferedRecords int `json:"max_buffered_records,omitempty"`
+	MaxPollRecords     int `json:"max_poll_records,omitempty"`
+	// FetchMaxPartitionBytes sets the consumers' kgo.FetchMaxPartitionBytes
+	// (franz-go's default is 1 MiB) when > 0, for the processor (through
+	// Options.ClientOpts) and the baselines alike.
+	FetchMaxPartitionBytes int32 `json:"fetch_max_partition_bytes,omitempty"`
+}
+
+// String lists the overrides, "defaults" when there are none.
+func (o Overrides) String() string {
+	var parts []string
+	if o.ProduceLinger != nil {
+		parts = append(parts, "produce_linger "+o.ProduceLinger.String())
+	}
+	if o.MaxBufferedRecords > 0 {
+		parts = append(parts, fmt.Sprintf("max_buffered_records %d", o.MaxBufferedRecords))
+	}
+	if o.MaxPollRecords > 0 {
+		parts = append(parts, fmt.Sprintf("max_poll_records %d", o.MaxPollRecords))
+	}
+	if o.FetchMaxPartitionBytes > 0 {
+		parts = append(parts, fmt.Sprintf("fetch max partition bytes %d", o.FetchMaxPartitionBytes))
+	}
+	if len(parts) == 0 {
+		return "defaults"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // harness is one run of the harness.
 type harness struct {
-	cfg HarnessConfig
-	out io.Writer
-	t0  time.Time
+	cfg    HarnessConfig
+	out    io.Writer
+	t0     time.Time
+	waited time.Duration // spent in awaitQuiet
+}
+
+// quietCores is the most CPU other processes may use for the machine to
+// count as quiet.
+const quietCores = 0.25
+
+// awaitQuiet waits, within QuietWait and what is left of QuietBudget,
+// until the machine is quiet: over half a second, less than quietCores of
+// busy CPU. The harness itself is idle while it waits.
+func (h *harness) awaitQuiet(ctx context.Context) {
+	limit := min(h.cfg.QuietWait, h.cfg.QuietBudget-h.waited)
+	if limit <= 0 {
+		return
+	}
+	const window = 500 * time.Millisecond
+	start := time.Now()
+	defer func() { h.waited += time.Since(start) }()
+	for {
+		b0 := machineBusy()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(window):
+		}
+		used := (machineBusy() - b0).Seconds() / window.Seconds()
+		if used < quietCores {
+			return
+		}
+		if time.Since(start) >= limit {
+			h.logf("the machine is busy (%.2f cores used by other processes); measuring anyway", used)
+			return
+		}
+	}
 }
 
 // logf writes one progress line.

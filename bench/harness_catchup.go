@@ -139,7 +139,7 @@ func (h *harness) catchup(ctx context.Context, name, desc string, preload func(c
 	h.logf("%s: preloaded %s car pings in %v (%s)", name, count(float64(pings)), time.Since(t0).Truncate(time.Millisecond), rate(float64(pings)/time.Since(t0).Seconds()))
 
 	sr := ScenarioReport{Name: name, Description: desc, Pings: pings}
-	var proc, bare, h3, ratioBare, ratioH3, events, ready, afterReady []float64
+	var proc, bare, h3, ratioBare, ratioH3, events, ready, afterReady, cores, hcores, others []float64
 	roles := []string{roleProcessor, roleBare, roleDecodeH3}
 	for run := range c.Runs {
 		var pRate, bRate, hRate float64
@@ -147,7 +147,7 @@ func (h *harness) catchup(ctx context.Context, name, desc string, preload func(c
 		// first (or last) on a warm or tired machine.
 		for k := range roles {
 			role := roles[(k+run)%len(roles)]
-			j := job{Role: role, Brokers: []string{b.addr}, Group: fmt.Sprintf("%s-%s-%d", name, role, run), Expect: pings, ProduceLinger: c.ProduceLinger}
+			j := job{Role: role, Brokers: []string{b.addr}, Group: fmt.Sprintf("%s-%s-%d", name, role, run), Expect: pings, Overrides: c.Overrides}
 			if role == roleProcessor && run == 0 && c.CPUProfileDir != "" {
 				j.CPUProfile = filepath.Join(c.CPUProfileDir, name+".pprof")
 			}
@@ -155,6 +155,7 @@ func (h *harness) catchup(ctx context.Context, name, desc string, preload func(c
 			if err != nil {
 				return nil, err
 			}
+			h.awaitQuiet(ctx)
 			res, err := runJobTo(ctx, c.Spawn, j)
 			if err != nil {
 				return nil, err
@@ -173,10 +174,14 @@ func (h *harness) catchup(ctx context.Context, name, desc string, preload func(c
 				events = append(events, float64(after-before))
 				ready = append(ready, res.Ready.Seconds())
 				afterReady = append(afterReady, float64(pings)/(res.Elapsed-res.Ready).Seconds())
+				cores = append(cores, res.CPU.Seconds()/res.Elapsed.Seconds())
+				hcores = append(hcores, res.HarnessCPU.Seconds()/res.Elapsed.Seconds())
+				others = append(others, max(0, (res.MachineCPU-res.HarnessCPU-res.CPU).Seconds()/res.Elapsed.Seconds()))
 				sr.EventsByType = res.Events
 				sr.Filtered, sr.DeadLettered = res.Filtered, res.DeadLettered
-				h.logf("%s: run %d/%d processor: %s pings in %v = %s (ready after %v), %s events written and read back",
-					name, run+1, c.Runs, count(float64(pings)), res.Elapsed.Truncate(time.Millisecond), rate(r), res.Ready.Truncate(time.Millisecond), count(float64(after-before)))
+				h.logf("%s: run %d/%d processor: %s pings in %v = %s (ready after %v), %s events written and read back; CPU: processor %.2f cores, broker and harness %.2f, other processes %.2f",
+					name, run+1, c.Runs, count(float64(pings)), res.Elapsed.Truncate(time.Millisecond), rate(r), res.Ready.Truncate(time.Millisecond), count(float64(after-before)),
+					cores[len(cores)-1], hcores[len(hcores)-1], others[len(others)-1])
 			case roleBare:
 				bRate = r
 				h.logf("%s: run %d/%d bare consumer: %v = %s", name, run+1, c.Runs, res.Elapsed.Truncate(time.Millisecond), rate(r))
@@ -196,6 +201,7 @@ func (h *harness) catchup(ctx context.Context, name, desc string, preload func(c
 	sr.Events = newFigure(events)
 	sr.ReadySeconds = newFigure(ready)
 	sr.PingsPerSAfterReady = newFigure(afterReady)
+	sr.ProcessorCores, sr.HarnessCores, sr.OtherCores = newFigure(cores), newFigure(hcores), newFigure(others)
 	h.logf("%s: processor %s (median), %.2f× bare, %.2f× decode+H3", name, rate(sr.PingsPerS.Median), sr.RatioVsBare.Median, sr.RatioVsH3.Median)
 	return []ScenarioReport{sr}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +50,8 @@ type job struct {
 	ExpectCouriers int64 `json:"expect_couriers,omitempty"`
 	// Memory asks for the heap after a GC and the RSS once done.
 	Memory bool `json:"memory,omitempty"`
-	// ProduceLinger overrides the processor's produce_linger when >= 0.
-	ProduceLinger time.Duration `json:"produce_linger"`
+	// Overrides change the processor's (or the baseline's) settings.
+	Overrides Overrides `json:"overrides"`
 	// CPUProfile, if set, is written over the timed phase.
 	CPUProfile string `json:"cpuprofile,omitempty"`
 }
@@ -68,6 +69,8 @@ type jobCounts struct {
 	Consumed      uint64 `json:"consumed"`
 	EventsEmitted uint64 `json:"events_emitted"`
 	EventsAcked   uint64 `json:"events_acked"`
+	// CPU is the job process's CPU time since the job started.
+	CPU time.Duration `json:"cpu_ns"`
 }
 
 // jobResult is what a finished job measured.
@@ -78,6 +81,15 @@ type jobResult struct {
 	// (tables loaded, group joined).
 	Elapsed time.Duration `json:"elapsed_ns"`
 	Ready   time.Duration `json:"ready_ns"`
+	// CPU is the CPU time (user and system) the job's process used over
+	// Elapsed; HarnessCPU is about what the harness's process (the
+	// broker, mostly) used meanwhile. Each includes all its process did:
+	// in-process they are the same process's.
+	CPU        time.Duration `json:"cpu_ns"`
+	HarnessCPU time.Duration `json:"harness_cpu_ns"`
+	// MachineCPU is the busy CPU time of the whole machine (every
+	// process) over the same span as HarnessCPU, from /proc/stat.
+	MachineCPU time.Duration `json:"machine_cpu_ns"`
 
 	Consumed     uint64            `json:"consumed"`
 	Applied      uint64            `json:"applied"`
@@ -101,6 +113,40 @@ type jobResult struct {
 	Couriers    int64  `json:"couriers"`
 	StateBytes  int64  `json:"state_bytes"`
 }
+
+// cpuTime returns the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy returns the CPU time every CPU of the machine has spent
+// busy (all but idle and iowait), from /proc/stat; 0 if it cannot be read.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest time is already in user
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on Linux.
+const clockTicks = 100
 
 // benchGrantKey signs the grants of benchmark runs; it is not a secret.
 var benchGrantKey = []byte("trunkline-bench-grant-key-0123456789")
@@ -134,8 +180,12 @@ func startProfile(j job) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// pollEvery is how often a job checks whether it is done.
-const pollEvery = 2 * time.Millisecond
+// pollEvery is how often a job checks whether it is done; progressEvery
+// how often it reports its counters.
+const (
+	pollEvery     = 2 * time.Millisecond
+	progressEvery = 100 * time.Millisecond
+)
 
 // runProcessorJob runs the processor with the Kafka sink of package sink,
 // exactly as `trunkline run` wires them, with default settings.
@@ -144,8 +194,19 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 	cfg.Brokers = j.Brokers
 	cfg.Group = j.Group
 	cfg.Engine.GrantKey = benchGrantKey
-	if j.ProduceLinger >= 0 {
-		cfg.ProduceLinger = j.ProduceLinger
+	o := j.Overrides
+	if o.ProduceLinger != nil {
+		cfg.ProduceLinger = *o.ProduceLinger
+	}
+	if o.MaxBufferedRecords > 0 {
+		cfg.MaxBufferedRecords = o.MaxBufferedRecords
+	}
+	if o.MaxPollRecords > 0 {
+		cfg.MaxPollRecords = o.MaxPollRecords
+	}
+	var clientOpts []kgo.Opt
+	if o.FetchMaxPartitionBytes > 0 {
+		clientOpts = append(clientOpts, kgo.FetchMaxPartitionBytes(o.FetchMaxPartitionBytes))
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	stopProfile, err := startProfile(j)
@@ -159,14 +220,14 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		}
 	}()
 
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	snk, err := sink.NewKafka(sink.KafkaConfigFrom(cfg), sinkClientID)
 	if err != nil {
 		return nil, err
 	}
 	defer snk.Close(10 * time.Second)
 	reg := prometheus.NewRegistry()
-	proc, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: snk, Registerer: reg, Logger: log})
+	proc, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: snk, Registerer: reg, Logger: log, ClientOpts: clientOpts})
 	if err != nil {
 		return nil, err
 	}
@@ -200,9 +261,9 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 			res.Ready = now.Sub(start)
 			report(jobMsg{Kind: "ready"})
 		}
-		if now.Sub(lastProgress) >= 200*time.Millisecond {
+		if now.Sub(lastProgress) >= progressEvery {
 			lastProgress = now
-			report(jobMsg{Kind: "progress", Progress: jobCounts{s.CarPings.Consumed, s.EventsEmitted, s.EventsAcked}})
+			report(jobMsg{Kind: "progress", Progress: jobCounts{s.CarPings.Consumed, s.EventsEmitted, s.EventsAcked, cpuTime() - cpu0}})
 		}
 		done := ctx.Err() != nil
 		if j.Expect > 0 {
@@ -215,7 +276,7 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		if !done {
 			continue
 		}
-		res.Elapsed = now.Sub(start)
+		res.Elapsed, res.CPU = now.Sub(start), cpuTime()-cpu0
 		stopProfile()
 		profiling = false
 		fillProcessorResult(res, s)
@@ -352,6 +413,9 @@ type runningJob struct {
 	err    error
 	mu     sync.Mutex
 	last   jobCounts
+	// doneCPU and doneBusy are the harness's and the machine's CPU time
+	// when the result came.
+	doneCPU, doneBusy time.Duration
 }
 
 // startJob starts j in a child process made by spawn, or in this process
@@ -462,6 +526,7 @@ func (rj *runningJob) finish(ctx context.Context) (*jobResult, error) {
 			}
 		case m.Kind == "done":
 			res = m.Result
+			rj.doneCPU, rj.doneBusy = cpuTime(), machineBusy()
 		case m.Kind == "error":
 			err = errors.New(m.Err)
 		}
@@ -479,6 +544,7 @@ func (rj *runningJob) finish(ctx context.Context) (*jobResult, error) {
 
 // runJobTo runs j to completion.
 func runJobTo(ctx context.Context, spawn Spawner, j job) (*jobResult, error) {
+	cpu0, busy0 := cpuTime(), machineBusy()
 	rj, err := startJob(ctx, spawn, j)
 	if err != nil {
 		return nil, err
@@ -487,5 +553,9 @@ func runJobTo(ctx context.Context, spawn Spawner, j job) (*jobResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Role, err)
 	}
+	// From the job's start until its result came: the child's start
+	// (a few tens of milliseconds) more than its timed phase.
+	res.HarnessCPU = rj.doneCPU - cpu0
+	res.MachineCPU = rj.doneBusy - busy0
 	return res, nil
 }

@@ -63,7 +63,10 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 		Description: fmt.Sprintf("live: %s cars in open windows, every ping causes one event (car_moved or car_parked); each rate offered for %v after a warm-up; latency from the ping's scheduled send time to its event read by a consumer of the events topic",
 			count(float64(c.LiveCars)), c.LiveDuration),
 	}
-	type acc struct{ achieved, p50, p90, p99, max, pings, events, missing []float64 }
+	type acc struct {
+		achieved, p50, p90, p99, max, pings, events, missing []float64
+		proc, harness, other                                 []float64
+	}
 	accs := make([]acc, len(c.LiveRates))
 	for run := range c.Runs {
 		points, err := h.liveOnce(ctx, run)
@@ -75,6 +78,7 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 			a.achieved = append(a.achieved, p.achieved)
 			a.p50, a.p90, a.p99, a.max = append(a.p50, p.p50), append(a.p90, p.p90), append(a.p99, p.p99), append(a.max, p.max)
 			a.pings, a.events, a.missing = append(a.pings, float64(p.pings)), append(a.events, float64(p.events)), append(a.missing, float64(p.pings-p.events))
+			a.proc, a.harness, a.other = append(a.proc, p.procCores), append(a.harness, p.harnessCores), append(a.other, p.otherCores)
 		}
 	}
 	for i, r := range c.LiveRates {
@@ -83,6 +87,7 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 			OfferedPerS: r, AchievedPerS: newFigure(a.achieved),
 			P50Ms: newFigure(a.p50), P90Ms: newFigure(a.p90), P99Ms: newFigure(a.p99), MaxMs: newFigure(a.max),
 			Pings: newFigure(a.pings), Events: newFigure(a.events), Missing: newFigure(a.missing),
+			ProcessorCores: newFigure(a.proc), HarnessCores: newFigure(a.harness), OtherCores: newFigure(a.other),
 		})
 	}
 	return []ScenarioReport{sr}, nil
@@ -93,6 +98,10 @@ type livePoint struct {
 	achieved           float64
 	p50, p90, p99, max float64 // ms
 	pings, events      int64
+	// CPU while the rate was offered, in cores: the processor's (from its
+	// progress reports, to within 0.1 s), the harness's (broker, load
+	// generator, events consumer) and the rest of the machine's.
+	procCores, harnessCores, otherCores float64
 }
 
 // liveOnce runs the live scenario once: a broker, the windows, the
@@ -136,7 +145,7 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 	go func() { defer close(consumerDone); lv.consume(cctx, ecl) }()
 	defer func() { stopConsumer(); <-consumerDone }()
 
-	rj, err := startJob(ctx, c.Spawn, job{Role: roleProcessor, Brokers: []string{b.addr}, Group: fmt.Sprintf("live-%d", run), ProduceLinger: c.ProduceLinger})
+	rj, err := startJob(ctx, c.Spawn, job{Role: roleProcessor, Brokers: []string{b.addr}, Group: fmt.Sprintf("live-%d", run), Overrides: c.Overrides})
 	if err != nil {
 		return nil, err
 	}
@@ -177,15 +186,20 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 
 	var points []livePoint
 	for _, r := range c.LiveRates {
+		h.awaitQuiet(ctx)
 		ph := &livePhase{samples: make([]int64, 0, int(r*c.LiveDuration.Seconds())+1024)}
 		lv.mu.Lock()
 		lv.phase = ph
 		lv.mu.Unlock()
 		n := int64(r * c.LiveDuration.Seconds())
+		t0, m0, h0, p0 := time.Now(), machineBusy(), cpuTime(), rj.progress().CPU
 		achieved, err := lv.offer(ctx, prod, r, n)
 		if err != nil {
 			return nil, err
 		}
+		el := time.Since(t0).Seconds()
+		pc, hc := (rj.progress().CPU-p0).Seconds()/el, (cpuTime()-h0).Seconds()/el
+		oc := max(0, (machineBusy()-m0).Seconds()/el-pc-hc)
 		got := func() int64 { lv.mu.Lock(); defer lv.mu.Unlock(); return int64(len(ph.samples)) }
 		_ = lv.await(ctx, func() bool { return got() >= n }, liveDrain)
 		lv.mu.Lock()
@@ -195,11 +209,12 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 			return nil, ctx.Err()
 		}
 		p := summarizePhase(ph, achieved, n)
+		p.procCores, p.harnessCores, p.otherCores = pc, hc, oc
 		if p.events == 0 {
 			return nil, fmt.Errorf("no event read back at %s", rate(r))
 		}
-		h.logf("live: run %d/%d at %s (achieved %s): %s events, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s",
-			run+1, c.Runs, rate(r), rate(achieved), count(float64(p.events)), p.p50, p.p90, p.p99, p.max, missingNote(p))
+		h.logf("live: run %d/%d at %s (achieved %s): %s events, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s; CPU: processor %.2f cores, harness %.2f, other processes %.2f",
+			run+1, c.Runs, rate(r), rate(achieved), count(float64(p.events)), p.p50, p.p90, p.p99, p.max, missingNote(p), pc, hc, oc)
 		points = append(points, p)
 	}
 	stopped = true

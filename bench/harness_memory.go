@@ -63,12 +63,13 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 		if err != nil {
 			return nil, err
 		}
+		h.awaitQuiet(ctx)
 		rj, err := startJob(ctx, c.Spawn, job{
 			Role: roleProcessor, Brokers: []string{b.addr}, Group: fmt.Sprintf("memory-%d", run),
 			Expect: int64(c.MemWindows), ExpectWindows: int64(c.MemWindows), ExpectRoutes: int64(c.MemCouriers),
 			// Courier pings of earlier runs are read again (and filtered).
 			ExpectCouriers: int64((run + 1) * c.MemCouriers),
-			Memory:         true, ProduceLinger: c.ProduceLinger,
+			Memory:         true, Overrides: c.Overrides,
 		})
 		if err != nil {
 			return nil, err

@@ -58,6 +58,12 @@ type LivePoint struct {
 	Pings   Figure `json:"pings"`
 	Events  Figure `json:"events"`
 	Missing Figure `json:"missing"`
+	// CPU while the rate was offered, in cores: the processor's, the
+	// harness's (broker, load generator, events consumer) and other
+	// processes'.
+	ProcessorCores Figure `json:"processor_cores"`
+	HarnessCores   Figure `json:"harness_cores"`
+	OtherCores     Figure `json:"other_cores"`
 }
 
 // ScenarioReport is the outcome of one scenario.
@@ -76,6 +82,13 @@ type ScenarioReport struct {
 	DecodeH3PingsPerS   Figure `json:"decode_h3_pings_per_s"`
 	RatioVsBare         Figure `json:"ratio_vs_bare"`
 	RatioVsH3           Figure `json:"ratio_vs_h3"`
+	// ProcessorCores is the processor process's CPU time over its
+	// elapsed time; HarnessCores the harness's (the broker's) meanwhile.
+	ProcessorCores Figure `json:"processor_cores"`
+	HarnessCores   Figure `json:"harness_cores"`
+	// OtherCores is the rest of the machine's busy time meanwhile: other
+	// processes on the machine, which the figures cannot control.
+	OtherCores Figure `json:"other_cores"`
 	// Events is the number of events each run wrote, read back from the
 	// events topic's end offsets.
 	Events       Figure            `json:"events"`
@@ -128,35 +141,31 @@ type Report struct {
 
 // ReportConfig is the part of HarnessConfig a report records.
 type ReportConfig struct {
-	Seed          int64     `json:"seed"`
-	Runs          int       `json:"runs"`
-	Partitions    int       `json:"partitions"`
-	ChildProcess  bool      `json:"child_process"`
-	ProduceLinger string    `json:"produce_linger"`
-	CityCars      int       `json:"city_cars"`
-	CityCouriers  int       `json:"city_couriers"`
-	CityWindows   int       `json:"city_windows"`
-	CityPings     int       `json:"city_pings"`
-	WorstCars     int       `json:"worst_cars"`
-	WorstPings    int       `json:"worst_pings"`
-	LiveCars      int       `json:"live_cars"`
-	LiveRates     []float64 `json:"live_rates"`
-	LiveDuration  string    `json:"live_duration"`
-	MemWindows    int       `json:"mem_windows"`
-	MemCouriers   int       `json:"mem_couriers"`
+	Seed         int64     `json:"seed"`
+	Runs         int       `json:"runs"`
+	Partitions   int       `json:"partitions"`
+	ChildProcess bool      `json:"child_process"`
+	Settings     string    `json:"settings"`
+	CityCars     int       `json:"city_cars"`
+	CityCouriers int       `json:"city_couriers"`
+	CityWindows  int       `json:"city_windows"`
+	CityPings    int       `json:"city_pings"`
+	WorstCars    int       `json:"worst_cars"`
+	WorstPings   int       `json:"worst_pings"`
+	LiveCars     int       `json:"live_cars"`
+	LiveRates    []float64 `json:"live_rates"`
+	LiveDuration string    `json:"live_duration"`
+	MemWindows   int       `json:"mem_windows"`
+	MemCouriers  int       `json:"mem_couriers"`
 }
 
 func newReport(c HarnessConfig) *Report {
-	linger := "default"
-	if c.ProduceLinger >= 0 {
-		linger = c.ProduceLinger.String()
-	}
 	return &Report{
 		Mode:    c.Mode,
 		Date:    time.Now().UTC().Truncate(time.Second),
 		Machine: readMachine(),
 		Config: ReportConfig{
-			Seed: c.Seed, Runs: c.Runs, Partitions: c.Partitions, ChildProcess: c.Spawn != nil, ProduceLinger: linger,
+			Seed: c.Seed, Runs: c.Runs, Partitions: c.Partitions, ChildProcess: c.Spawn != nil, Settings: c.Overrides.String(),
 			CityCars: c.CityCars, CityCouriers: c.CityCouriers, CityWindows: c.CityWindows, CityPings: c.CityPings,
 			WorstCars: c.WorstCars, WorstPings: c.WorstPings,
 			LiveCars: c.LiveCars, LiveRates: c.LiveRates, LiveDuration: c.LiveDuration.String(),

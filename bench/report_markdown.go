@@ -28,7 +28,7 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 	p("- One embedded Kafka-protocol broker (franz-go's kfake) on 127.0.0.1 per scenario, in the harness's process; every client talks the Kafka protocol to it over loopback TCP. ")
 	p("The car-pings and events topics have %d partitions.\n", r.Config.Partitions)
 	if r.Config.ChildProcess {
-		p("- The processor (`pipeline.Processor` with the Kafka sink of package `sink`, wired as `trunkline run` wires them, default configuration, produce_linger %s) and each baseline run in a child process of their own: ", r.Config.ProduceLinger)
+		p("- The processor (`pipeline.Processor` with the Kafka sink of package `sink`, wired as `trunkline run` wires them; settings: %s) and each baseline run in a child process of their own: ", r.Config.Settings)
 		p("their heap, GC and RSS are their own, as next to a real broker, while the broker and the load generator share the same %d cores with them.\n", m.Cores)
 	} else {
 		p("- The processor and the baselines ran in the harness's process (`--in-process`): memory figures include the broker and its records.\n")
@@ -52,10 +52,11 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 		p("## %s\n\n%s.\n\n", s.Name, capitalise(s.Description))
 		switch {
 		case len(s.Live) > 0:
-			p("| offered | achieved | p50 | p90 | p99 | max | events read | pings without event |\n|---|---|---|---|---|---|---|---|\n")
+			p("| offered | achieved | p50 | p90 | p99 | max | events read | pings without event | CPU cores: processor / harness / other processes |\n|---|---|---|---|---|---|---|---|---|\n")
 			for _, l := range s.Live {
-				p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", rate(l.OfferedPerS), rate(l.AchievedPerS.Median),
-					msRange(l.P50Ms), msRange(l.P90Ms), msRange(l.P99Ms), msRange(l.MaxMs), count(l.Events.Median), count(l.Missing.Max))
+				p("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", rate(l.OfferedPerS), rate(l.AchievedPerS.Median),
+					msRange(l.P50Ms), msRange(l.P90Ms), msRange(l.P99Ms), msRange(l.MaxMs), count(l.Events.Median), count(l.Missing.Max),
+					cores(l.ProcessorCores.Median), cores(l.HarnessCores.Median), cores(l.OtherCores.Median))
 			}
 			p("\nLatencies in ms: median over runs [min–max]. ![latency percentiles vs offered load](%s)\n\n", chart)
 		case !s.RSSBytes.IsZero():
@@ -84,6 +85,9 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 				{"ratio vs bare", s.RatioVsBare, ratio},
 				{"ratio vs decode+H3", s.RatioVsH3, ratio},
 				{"events written (read back)", s.Events, count},
+				{"processor CPU, cores", s.ProcessorCores, cores},
+				{"broker and harness CPU meanwhile, cores", s.HarnessCores, cores},
+				{"other processes on the machine meanwhile, cores", s.OtherCores, cores},
 			} {
 				runs := make([]string, len(f.v.Runs))
 				for i, v := range f.v.Runs {
@@ -151,6 +155,7 @@ func msRange(f Figure) string {
 func mibf(v float64) string  { return fmt.Sprintf("%.0f MiB", v/(1<<20)) }
 func ratio(v float64) string { return fmt.Sprintf("%.2f×", v) }
 func secs(v float64) string  { return fmt.Sprintf("%.2f", v) }
+func cores(v float64) string { return fmt.Sprintf("%.2f", v) }
 
 func orNone(s string) string {
 	if s == "" {

@@ -36,7 +36,7 @@ func sampleReport() *Report {
 	return &Report{
 		Mode:    "full",
 		Machine: Machine{CPU: "Test CPU <x86>", Cores: 2, GoVersion: "go1.26", Commit: "abc"},
-		Config:  ReportConfig{Runs: 3, Partitions: 6, ChildProcess: true, ProduceLinger: "default"},
+		Config:  ReportConfig{Runs: 3, Partitions: 6, ChildProcess: true, Settings: "defaults"},
 		Scenarios: []ScenarioReport{
 			{Name: ScenarioCatchupCity, Description: "city", Pings: 1000, PingsPerS: fig(1.6e6, 1.5e6, 1.7e6),
 				BarePingsPerS: fig(3e6, 3e6, 3e6), DecodeH3PingsPerS: fig(1e6, 1e6, 1e6), RatioVsBare: fig(0.53, 0.5, 0.57),

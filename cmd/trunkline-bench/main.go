@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,7 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		scenarios = fs.String("scenarios", "", "comma-separated `LIST` of scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (default all)")
 		profile   = fs.String("cpuprofile", "", "`DIR` to write CPU profiles of the processor's first catch-up run of each catch-up scenario to")
 		inProcess = fs.Bool("in-process", false, "run the processor and the baselines in this process instead of child processes (RSS then includes the broker)")
-		linger    = fs.Duration("produce-linger", -1, "the processor's produce_linger `D` (default: the default configuration's)")
+		linger    = fs.Duration("produce-linger", -1, "experiment: the processor's produce_linger `D` (default: the default configuration's)")
+		buffered  = fs.Int("max-buffered-records", 0, "experiment: the processor's max_buffered_records `N`")
+		poll      = fs.Int("max-poll-records", 0, "experiment: max_poll_records `N` of the processor and the baselines")
+		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer)")
+		fetchPart = fs.Int("fetch-max-partition-bytes", 0, "experiment: kgo.FetchMaxPartitionBytes `N` of the consumers (franz-go default 1 MiB)")
 		summary   = fs.Bool("summary", false, "end by printing one JSON object per scenario on stdout (always with --quick)")
 		rates     = fs.String("live-rates", "", "comma-separated offered `RATES` of the live scenario, car pings per second (default 50000,100000,200000,300000)")
 		liveFor   = fs.Duration("live-duration", 0, "how long each live rate is offered `D` (default 20s, 2s with --quick)")
@@ -113,7 +118,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	if *liveFor > 0 {
 		cfg.LiveDuration = *liveFor
 	}
-	cfg.ProduceLinger = *linger
+	if *linger >= 0 {
+		cfg.Overrides.ProduceLinger = linger
+	}
+	cfg.Overrides.MaxBufferedRecords = *buffered
+	cfg.Overrides.MaxPollRecords = *poll
+	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
 	cfg.CPUProfileDir = *profile
 	cfg.Progress = stderr
 	if !*inProcess {
@@ -124,6 +134,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 			fmt.Fprintf(stderr, "trunkline-bench: %v\n", err)
 			return exitFail
 		}
+	}
+	if *hprofile != "" {
+		f, err := os.Create(*hprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "trunkline-bench: cannot profile: %v\n", err)
+			return exitFail
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	rep, err := bench.RunHarness(ctx, cfg)
 	if err != nil {

@@ -40,8 +40,7 @@ func tinyConfig() bench.HarnessConfig {
 		WorstCars: 500, WorstPings: 5_000,
 		LiveCars: 1_000, LiveRates: []float64{500, 1_000}, LiveDuration: time.Second,
 		MemWindows: 2_000, MemCouriers: 50,
-		ProduceLinger: -1,
-		Spawn:         testSpawner,
+		Spawn: testSpawner,
 	}
 }
 
