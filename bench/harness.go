@@ -101,6 +101,7 @@ func QuickConfig() HarnessConfig {
 		WorstCars: 20_000, WorstPings: 500_000,
 		LiveCars: 180_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 2 * time.Second,
 		MemWindows: 100_000, MemCouriers: 5_000,
+		QuietWait: 2 * time.Second, QuietBudget: 6 * time.Second,
 	}
 }
 
