@@ -85,11 +85,14 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 }
 
 // newArea returns the delivery area of w: a circle around the address with
-// its cell cover at the finest resolution at which the cover stays small (a
-// grid disk of radius 4 or less), so a large radius costs no more memory.
+// its cell cover at the finest resolution at which the cover is part of a
+// grid disk of radius 1 (at most 7 cells, most often 2 or 3), so any radius
+// costs little memory and a window little H3 work when it loads. The cover
+// only rules out, before the exact distance decides, cars that cannot be
+// inside: a coarser one rules out less, but the answer is the same.
 func (e *Engine) newArea(w *Window) (geo.Circle, uint8) {
 	res := e.cfg.H3Resolution
-	for res > 0 && geo.DiskK(w.RadiusM, res) > 4 {
+	for res > 0 && geo.DiskK(w.RadiusM, res) > 1 {
 		res--
 	}
 	return geo.NewCircle(w.Lat, w.Lng, w.RadiusM, res), uint8(res)
