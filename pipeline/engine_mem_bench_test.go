@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +16,8 @@ import (
 // (20 stops each) and positions every engine receives, and one ping of each
 // car, so that every car is tracked. It reports the heap after a GC per
 // window for each step, and the growth of the resident set per window
-// (memory outside the Go heap included; Linux only). Run it alone, once:
+// after returning free memory to the OS (so memory outside the Go heap
+// counts; Linux only). Run it alone, once:
 //
 //	go test -run '^$' -bench EngineMemory -benchtime 1x ./pipeline
 func BenchmarkEngineMemory(b *testing.B) {
@@ -111,8 +113,10 @@ func BenchmarkEngineMemory(b *testing.B) {
 	}
 }
 
-// rss returns the resident set size of the process, 0 when unknown.
+// rss returns the resident set size of the process after a GC that gives
+// free memory back to the OS, 0 when unknown.
 func rss() uint64 {
+	debug.FreeOSMemory()
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
