@@ -16,8 +16,9 @@ import (
 //  3. Stateless GPS checks: future beyond skew, null island, accuracy.
 //  4. Against the last accepted fix: older (stale), same time (duplicate),
 //     implied speed beyond the maximum (speed).
-//  5. The accepted fix updates the car: H3 cell, rest anchor and parking,
-//     trunk, lock; then every open window of the car takes the change.
+//  5. The accepted fix updates the car: rest anchor and parking, trunk,
+//     lock; then every open window of the car takes the change. The fix's
+//     H3 cell is computed when an event carries it.
 //
 // Parking: a car is at rest while it stays within ParkDistanceM of its rest
 // anchor; it counts as parked once it has been at rest for ParkDwell (event
