@@ -72,6 +72,9 @@ type HarnessConfig struct {
 	// a quarter of a core); QuietBudget bounds the sum of those waits.
 	// 0 does not wait. The report shows what other processes used.
 	QuietWait, QuietBudget time.Duration
+	// MachineLock makes harnesses on one machine take turns: the run
+	// waits until no other harness holding the lock is running.
+	MachineLock bool
 	// Spawn starts the child process of a job; nil runs the jobs in this
 	// process (RSS then includes the broker).
 	Spawn Spawner
@@ -239,6 +242,14 @@ func RunHarness(ctx context.Context, cfg HarnessConfig) (*Report, error) {
 		return nil, err
 	}
 	h := &harness{cfg: cfg, out: cfg.Progress, t0: time.Now()}
+	if cfg.MachineLock {
+		lk, err := lockMachine(ctx, machineLockPath(), h.logf)
+		if err != nil {
+			return nil, err
+		}
+		defer lk.unlock()
+		h.t0 = time.Now()
+	}
 	rep := newReport(cfg)
 	for _, s := range Scenarios() {
 		if !cfg.runs(s) {

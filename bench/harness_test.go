@@ -1,7 +1,14 @@
 package bench
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/trunkline/trunkline/geo"
 	"github.com/trunkline/trunkline/pipeline"
@@ -95,4 +102,28 @@ func TestHarnessConfigValidate(t *testing.T) {
 	if err := QuickConfig().Validate(); err != nil {
 		t.Errorf("QuickConfig: %v", err)
 	}
+}
+
+func TestLockMachine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	var logged []string
+	logf := func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	first, err := lockMachine(context.Background(), path, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := lockMachine(ctx, path, logf); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second lock while the first is held: %v, want the context's deadline", err)
+	}
+	if len(logged) == 0 || !strings.Contains(logged[0], fmt.Sprint(os.Getpid())) {
+		t.Errorf("the wait was not reported with the holder's pid: %q", logged)
+	}
+	first.unlock()
+	second, err := lockMachine(context.Background(), path, logf)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	second.unlock()
 }

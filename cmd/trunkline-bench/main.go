@@ -126,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
 	cfg.CPUProfileDir = *profile
 	cfg.Progress = stderr
+	cfg.MachineLock = true
 	if !*inProcess {
 		cfg.Spawn = spawn
 	}
