@@ -91,7 +91,7 @@ func FullConfig() HarnessConfig {
 		WorstCars: 100_000, WorstPings: 5_000_000,
 		LiveCars: 300_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 20 * time.Second,
 		MemWindows: 1_000_000, MemCouriers: 50_000,
-		QuietWait: 10 * time.Second, QuietBudget: 2 * time.Minute,
+		QuietWait: 30 * time.Second, QuietBudget: 3 * time.Minute,
 	}
 }
 
