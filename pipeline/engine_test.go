@@ -65,6 +65,58 @@ func TestCarPingAllocs(t *testing.T) {
 	}
 }
 
+// TestCarPingPathAllocs holds the allocation budget of a car-ping record
+// from its bytes: decode and engine allocate nothing for a car without a
+// window or a windowed fix that changes no window, and one string (the
+// event id) for a fix that emits an event (here the first fix of a window:
+// car_located).
+func TestCarPingPathAllocs(t *testing.T) {
+	const runs = 200
+	e := benchEngine(t, runs+2)
+	ping := func(vin string, ts int64, lat float64) []byte {
+		return fmt.Appendf(nil, `{"vin":%q,"ts":%d,"lat":%.6f,"lng":11.5756,"accuracy_m":5,"trunk":"closed","locked":true}`, vin, ts, lat)
+	}
+	var p CarPing
+	apply := func(rec []byte) Reason {
+		if err := DecodeCarPing(&p, rec); err != nil {
+			t.Fatal(err)
+		}
+		r := e.CarPing(p.TS, &p)
+		e.ResetEvents()
+		return r
+	}
+	tests := []struct {
+		name   string
+		record func(i int) []byte
+		want   Reason
+		max    float64
+	}{
+		{"no window", func(i int) []byte { return ping("WAUZZZ4G0FN999999", t0+int64(i)*1000, 48.1372) }, FilterNoWindow, 0},
+		{"windowed, moving", func(i int) []byte {
+			return ping(fmt.Sprintf("V%016d", runs+1), t0+int64(i+1)*1000, 48.1372+float64(i)*1e-4)
+		}, Applied, 0},
+		{"windowed, first fix", func(i int) []byte { return ping(fmt.Sprintf("V%016d", i), t0+1000, 48.1372) }, Applied, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs := make([][]byte, runs+1)
+			for i := range recs {
+				recs[i] = tt.record(i)
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(runs, func() {
+				if r := apply(recs[i]); r != tt.want {
+					t.Fatalf("record %d: %v, want %v", i, r, tt.want)
+				}
+				i++
+			})
+			if allocs > tt.max {
+				t.Errorf("%.2f allocations per record, budget %.0f", allocs, tt.max)
+			}
+		})
+	}
+}
+
 // BenchmarkEngineCarPing measures one car ping through the engine: a car
 // without a window (dropped at the consent gate), a windowed car driving a
 // circle at 40 km/h (a fix every second, H3 cell and rest anchor updated
