@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/VictoriaMetrics/fastcache"
-
 	"github.com/trunkline/trunkline/geo"
 )
 
@@ -27,9 +25,9 @@ import (
 // # State
 //
 // Per-car state (last accepted fix, rest anchor, parked flag, trunk and lock
-// state) is a fixed-size binary record in a fastcache store keyed by VIN, so
-// millions of cars cost the garbage collector nothing. It exists only while
-// one of the car's windows is open. Per-window state (phase, courier latches, the live grant) is a small
+// state) is a small value without pointers, kept with the car's windows and
+// found with them by VIN; it exists only while one of the car's windows is
+// open. Per-window state (phase, courier latches, the live grant) is a small
 // value struct beside the window's definition. Both are plain values, so
 // each change can later be written to a changelog. Proximity disks around
 // parked cars are shared by the windows whose cars park in the same cell.
@@ -46,7 +44,6 @@ type Engine struct {
 	cfg      EngineConfig
 	proxRes  int // H3 resolution of the courier proximity disks
 	diskK    int
-	store    *fastcache.Cache
 	windows  map[string]*window // by window id
 	byVIN    map[string]*car    // the cars with a window here (pending or open)
 	routes   map[string]*Route  // by courier id
@@ -65,10 +62,7 @@ type Engine struct {
 	cars         int   // cars with state
 	open         int
 
-	car    carState // the state of the car being worked on
 	events []Event
-	key    []byte
-	val    []byte
 }
 
 // Stats is a snapshot of an engine's state sizes.
@@ -157,7 +151,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg:       cfg,
 		proxRes:   proxRes,
 		diskK:     geo.DiskK(cfg.ApproachRadiusM, proxRes),
-		store:     fastcache.New(cfg.StoreBytes),
 		windows:   make(map[string]*window),
 		byVIN:     make(map[string]*car),
 		disks:     make(map[int64]*sharedDisk),
@@ -168,8 +161,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}, nil
 }
 
-// Close releases the state store.
-func (e *Engine) Close() { e.store.Reset() }
+// Close releases the engine's state.
+func (e *Engine) Close() {
+	*e = Engine{cfg: e.cfg, proxRes: e.proxRes, diskK: e.diskK}
+}
 
 // Events returns the events emitted since the last ResetEvents.
 func (e *Engine) Events() []Event { return e.events }
@@ -188,18 +183,17 @@ func (e *Engine) ResetEvents() {
 // maxKeptEvents is the largest event buffer ResetEvents keeps.
 const maxKeptEvents = 4096
 
-// Stats returns the sizes of the engine's state.
+// Stats returns the sizes of the engine's state. StoreEntries is the number
+// of car states and StoreBytes their size in their binary form.
 func (e *Engine) Stats() Stats {
-	var fs fastcache.Stats
-	e.store.UpdateStats(&fs)
 	return Stats{
 		Windows:      len(e.windows),
 		OpenWindows:  e.open,
 		Cars:         e.cars,
 		Couriers:     len(e.couriers),
 		Routes:       len(e.routes),
-		StoreEntries: fs.EntriesCount,
-		StoreBytes:   fs.BytesSize,
+		StoreEntries: uint64(e.cars),
+		StoreBytes:   uint64(e.cars) * carStateSize,
 		StreamTime:   e.stream,
 	}
 }
@@ -208,10 +202,7 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) StreamTime() int64 { return e.stream }
 
 // HasCarState reports whether anything is stored for vin.
-func (e *Engine) HasCarState(vin string) bool {
-	e.key = append(append(e.key[:0], 'c'), vin...)
-	return e.store.Has(e.key)
-}
+func (e *Engine) HasCarState(vin string) bool { return e.trackedState(vin) != nil }
 
 // HasWindowState reports whether state is held for window id.
 func (e *Engine) HasWindowState(id string) bool {

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/VictoriaMetrics/fastcache"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -425,21 +424,18 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- gauge(m.couriers, float64(c.couriers.Load()))
 
 	var open, cars int64
-	var fs fastcache.Stats
 	for _, w := range p.workers.list() {
 		open += w.openWindows.Load()
 		cars += w.cars.Load()
-		if st := w.store.Load(); st != nil {
-			st.UpdateStats(&fs) // adds to fs
-		}
 		if lag, ok := w.lag(); ok {
 			ch <- gauge(m.lag, float64(lag), m.inputs[inCarPings], strconv.FormatInt(int64(w.part), 10))
 		}
 	}
 	ch <- gauge(m.openWindows, float64(open))
 	ch <- gauge(m.cars, float64(cars))
-	ch <- gauge(m.stateEntries, float64(fs.EntriesCount))
-	ch <- gauge(m.stateBytes, float64(fs.BytesSize))
+	// The state store holds one fixed-size record per tracked car.
+	ch <- gauge(m.stateEntries, float64(cars))
+	ch <- gauge(m.stateBytes, float64(cars*carStateSize))
 
 	p.lat.pingToEvent.Collect(ch)
 	p.lat.appendToAck.Collect(ch)

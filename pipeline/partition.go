@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/fastcache"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -59,11 +58,9 @@ type worker struct {
 	// Published for the metrics, read by the collector at scrape time:
 	// the engine's sizes after each batch, the partition's high watermark
 	// from the last fetch (set by the poll loop) and the offset after the
-	// last record processed (-1 until known), the engine's state store
-	// while the engine is open.
+	// last record processed (-1 until known).
 	openWindows, cars atomic.Int64
 	highWater, next   atomic.Int64
-	store             atomic.Pointer[fastcache.Cache]
 
 	// Owned by the run goroutine.
 	eng    *Engine
@@ -134,8 +131,6 @@ func (w *worker) run() {
 	}
 	w.eng = eng
 	defer eng.Close()
-	w.store.Store(eng.stateStore())
-	defer w.store.Store(nil) // before Close: a scrape no longer reads it
 	w.pctx, w.pcancel = context.WithCancel(w.p.produceCtx)
 	defer w.pcancel()
 	wdStop, wdDone := make(chan struct{}), make(chan struct{})

@@ -202,6 +202,7 @@ func (e *Engine) linkVIN(w *window) {
 	c := e.byVIN[w.def.VIN]
 	if c == nil {
 		c = &car{vin: w.def.VIN}
+		c.windows = c.first[:0]
 		e.byVIN[c.vin] = c
 	}
 	c.windows = append(c.windows, w)
