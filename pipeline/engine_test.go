@@ -339,3 +339,52 @@ func TestWindowRecreatedUnderSameID(t *testing.T) {
 		t.Errorf("events %s, want %s", s, want)
 	}
 }
+
+// TestCarStateSurvivesOtherCars checks that a tracked car keeps its state
+// however many fixes of other cars are written after its own: a parked car
+// that pings again after a million fixes of other cars is still parked and
+// located and emits nothing new, and the count of cars with state does not
+// drift. (A store that evicts its oldest entries, as a fastcache ring does
+// once it wraps, loses the parked car here.)
+func TestCarStateSurvivesOtherCars(t *testing.T) {
+	cfg := DefaultEngineConfig()
+	cfg.GrantKey = scenarioKey
+	cfg.StoreBytes = 1 << 20
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	const others = 2000
+	for i := range others + 1 {
+		w := Window{ID: fmt.Sprintf("W-%06d", i), Kind: KindDelivery, VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i),
+			Start: t0, End: t0 + 24*3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+		e.PutWindow(t0-60_000, &w)
+	}
+	parked := CarPing{VIN: []byte("WAUZZZ4G0FN000000"), TS: t0 + 1000, Lat: 48.1372, Lng: 11.5756, LocationType: LocationLastParked}
+	if r := e.CarPing(parked.TS, &parked); r != Applied {
+		t.Fatal(r)
+	}
+	e.ResetEvents()
+	p := CarPing{HasAccuracy: true, AccuracyM: 5}
+	for k := range 500 { // a million fixes of other cars
+		for i := 1; i <= others; i++ {
+			p.VIN = fmt.Appendf(p.VIN[:0], "WAUZZZ4G0FN%06d", i)
+			p.TS, p.Lat, p.Lng = t0+2000+int64(k)*1000, 48.1+float64(k)*1e-4, 11.5
+			e.CarPing(p.TS, &p)
+		}
+		e.ResetEvents()
+	}
+	parked.TS = t0 + 600_000
+	if r := e.CarPing(parked.TS, &parked); r != Applied {
+		t.Fatal(r)
+	}
+	for _, ev := range e.Events() {
+		if ev.VIN == string(parked.VIN) {
+			t.Errorf("%s emitted again: the car's state was lost", ev.Type)
+		}
+	}
+	if s := e.Stats(); s.Cars != others+1 {
+		t.Errorf("%d cars with state, want %d", s.Cars, others+1)
+	}
+}
