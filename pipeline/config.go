@@ -62,8 +62,6 @@ type EngineConfig struct {
 	// record for this long, its stream time advances with the wall clock so
 	// that windows still open and close. 0 disables the fallback.
 	IdleAdvance time.Duration `yaml:"idle_advance"`
-	// StoreBytes is the memory budget of a partition's keyed state store.
-	StoreBytes int `yaml:"store_bytes"`
 	// Source is the CloudEvents ce_source of emitted events.
 	Source string `yaml:"source"`
 	// GrantKey signs grants (HMAC-SHA256). Never read from a file: it comes
@@ -87,7 +85,6 @@ func DefaultEngineConfig() EngineConfig {
 		RelockTimeout:    120 * time.Second,
 		GrantTTL:         120 * time.Second,
 		IdleAdvance:      10 * time.Second,
-		StoreBytes:       64 << 20,
 		Source:           "trunkline",
 	}
 }
@@ -130,9 +127,6 @@ func (c EngineConfig) Validate() error {
 	}
 	if c.IdleAdvance < 0 {
 		errs = append(errs, fmt.Errorf("engine.idle_advance must be >= 0 (0 disables), got %v", c.IdleAdvance))
-	}
-	if c.StoreBytes < 1<<20 {
-		errs = append(errs, fmt.Errorf("engine.store_bytes must be at least 1 MiB, got %d", c.StoreBytes))
 	}
 	if len(c.GrantKey) > 0 && len(c.GrantKey) < 16 {
 		errs = append(errs, errors.New("grant key is shorter than 16 bytes: set TRUNKLINE_GRANT_KEY to a random secret of 32 bytes or more"))

@@ -349,7 +349,6 @@ func TestWindowRecreatedUnderSameID(t *testing.T) {
 func TestCarStateSurvivesOtherCars(t *testing.T) {
 	cfg := DefaultEngineConfig()
 	cfg.GrantKey = scenarioKey
-	cfg.StoreBytes = 1 << 20
 	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -44,7 +44,6 @@ func newTestWorker(tb testing.TB, snk Sink) (*worker, *benchBatch) {
 	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Engine.GrantKey = []byte("bench-grant-key-0123456789abcdef")
-	cfg.Engine.StoreBytes = 1 << 20
 	now := time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC)
 	clock := now.UnixMilli()
 	p, err := NewProcessor(cfg, Options{Sink: snk, Clock: func() time.Time { return time.UnixMilli(clock) }})

@@ -77,7 +77,6 @@ func (e *env) config(group string) pipeline.Config {
 	cfg.Brokers = e.addrs
 	cfg.Group = group
 	cfg.Engine.GrantKey = testKey
-	cfg.Engine.StoreBytes = 1 << 20
 	cfg.Engine.Source = "trunkline-test"
 	cfg.TickInterval = 20 * time.Millisecond
 	cfg.CommitInterval = 100 * time.Millisecond

@@ -52,7 +52,6 @@ func runScenario(t *testing.T, path string) scenarioResult {
 	defer f.Close()
 	cfg := DefaultEngineConfig()
 	cfg.GrantKey = scenarioKey
-	cfg.StoreBytes = 32 << 20
 	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
