@@ -86,7 +86,7 @@ const (
 
 // window is one window's definition and runtime state.
 type window struct {
-	def   Window
+	def   *Window     // never modified: an update replaces it
 	area  geo.Circle  // delivery area, with its cell cover at areaRes
 	grant *liveGrant  // live grant, nil when none
 	disk  *sharedDisk // proximity disk around the parked car, nil when none

@@ -13,8 +13,9 @@ import (
 // BenchmarkEngineMemory measures the Go heap the engines of one process
 // hold for the memory scenario of the benchmark harness: 1 M open windows
 // (one per car) spread over 6 partition engines, 50 K couriers whose routes
-// (20 stops each) and positions every engine receives, and one ping of each
-// car, so that every car is tracked. It reports the heap after a GC per
+// (20 stops each) and positions every engine receives (as from the router:
+// the windows shared, each route with the stops of the engine's windows),
+// and one ping of each car, so that every car is tracked. It reports the heap after a GC per
 // window for each step, and the growth of the resident set per window
 // after returning free memory to the OS (so memory outside the Go heap
 // counts; Linux only). Run it alone, once:
@@ -38,7 +39,7 @@ func BenchmarkEngineMemory(b *testing.B) {
 		for i := range wins {
 			wins[i] = Window{ID: "W-" + strconv.Itoa(i), OrderID: "OB-" + strconv.Itoa(i), Kind: KindDelivery,
 				VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i), Start: t0, End: t0 + 3*3600_000,
-				Lat: 48.0 + float64(i%1000)*2e-4, Lng: 11.4 + float64(i/1000)*3e-4, RadiusM: 300}
+				Lat: 48.0 + float64(i%1000)*2e-4, Lng: 11.4 + float64(i/1000)*3e-4, RadiusM: 300, shared: true}
 		}
 		routes := make([]Route, couriers)
 		for j := range routes {
@@ -68,9 +69,15 @@ func BenchmarkEngineMemory(b *testing.B) {
 			e.ResetEvents()
 		}
 		afterWindows := heap()
-		for _, e := range engines {
+		for k, e := range engines {
 			for j := range routes {
-				e.PutRoute(t0, &routes[j])
+				rt := Route{CourierID: routes[j].CourierID}
+				for i := j; i < n; i += couriers {
+					if i%parts == k {
+						rt.Stops = append(rt.Stops, routes[j].Stops[(i-j)/couriers])
+					}
+				}
+				e.PutRoute(t0, &rt)
 			}
 			for j := range routes {
 				cp := CourierPing{CourierID: routes[j].CourierID, TS: t0 + 500, Lat: 48.05, Lng: 11.5, HasAccuracy: true, AccuracyM: 8}

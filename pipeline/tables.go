@@ -21,9 +21,23 @@ import (
 //   - A window goes only to the worker that owns the car-pings partition
 //     its VIN hashes to (Config.CarPingsPartitioner); windows of partitions not owned now
 //     stay with the router and are handed over on assignment.
-//   - Routes and accepted courier positions go to every worker.
-//   - A new worker first gets a snapshot: its windows, all routes, all
-//     courier positions; afterwards it gets every change, in order.
+//   - Every route goes to every worker, but with only the stops that worker
+//     needs: those of its windows, and those of windows the router does not
+//     know (not yet arrived, or ended and purged here while a lagging
+//     engine may still track them). So each stop is held by one engine,
+//     not by all of them.
+//   - Accepted courier positions go to every worker.
+//   - Before a worker gets a window it does not have (a new window, or one
+//     that moves to it from another partition), it gets a hand-over route
+//     (Route.handOver): the courier serving the window, which the router
+//     tracks by the engines' rules (the latest route naming a window wins,
+//     until that route drops it or is withdrawn), and the worker's stops of
+//     that courier's route, now with the window.
+//   - A new worker first gets a snapshot: its windows, all routes (with its
+//     stops), all courier positions; afterwards it gets every change, in
+//     order.
+//   - Windows are shared with the engines, which keep them instead of a copy;
+//     they are never modified once sent.
 //
 // Counting (once per instance, here): a window is applied when stored,
 // filtered window_expired when its end has passed on arrival, a tombstone of
@@ -99,6 +113,7 @@ type router struct {
 	windows  map[string]storedWindow
 	routes   map[string]*Route
 	routeSeq map[string]uint64 // order in which the routes were stored
+	serving  map[string]string // window id -> courier serving it
 	seq      uint64
 	couriers map[string]CourierPing
 	workers  map[int32]*worker
@@ -125,6 +140,7 @@ func newRouter(p *Processor, nparts int32, pending map[tp]int64) *router {
 		windows:  make(map[string]storedWindow),
 		routes:   make(map[string]*Route),
 		routeSeq: make(map[string]uint64),
+		serving:  make(map[string]string),
 		couriers: make(map[string]CourierPing),
 		workers:  make(map[int32]*worker),
 		nparts:   nparts,
@@ -195,6 +211,7 @@ func (r *router) rehome(ctx context.Context, nparts int32) {
 		sw.part = r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), nparts)
 		r.windows[id] = sw
 		if nw := r.workers[sw.part]; nw != nil {
+			r.handOver(ctx, nw, id, 0)
 			r.send(ctx, nw, tableUpdate{kind: updPutWindow, window: sw.w})
 		}
 	}
@@ -220,7 +237,7 @@ func (r *router) control(ctx context.Context, c routerCtl) {
 			}
 		}
 		for _, rt := range r.routes {
-			snap.routes = append(snap.routes, rt)
+			snap.routes = append(snap.routes, r.project(rt, w.part, false))
 		}
 		for _, cp := range r.couriers {
 			snap.couriers = append(snap.couriers, cp)
@@ -249,6 +266,64 @@ func (r *router) send(ctx context.Context, w *worker, u tableUpdate) {
 	case <-w.done:
 	case <-ctx.Done():
 	}
+}
+
+// project returns the stops of rt that the worker of partition part needs:
+// those of its windows and, when unknown is set, those of windows the router
+// does not know. A new worker has no window the router does not know.
+func (r *router) project(rt *Route, part int32, unknown bool) *Route {
+	p := &Route{CourierID: rt.CourierID}
+	n := 0
+	for _, s := range rt.Stops {
+		if r.needs(s.WindowID, part, unknown) {
+			n++
+		}
+	}
+	if n == 0 {
+		return p
+	}
+	p.Stops = make([]Stop, 0, n)
+	for _, s := range rt.Stops {
+		if r.needs(s.WindowID, part, unknown) {
+			p.Stops = append(p.Stops, s)
+		}
+	}
+	return p
+}
+
+func (r *router) needs(windowID string, part int32, unknown bool) bool {
+	sw, ok := r.windows[windowID]
+	return ok && sw.part == part || !ok && unknown
+}
+
+// serve records who serves the windows of rt, which replaces old (rt nil:
+// old is withdrawn), by the engines' rules: each stop of rt is served by
+// rt's courier; a window old served and rt does not name is served by no
+// one.
+func (r *router) serve(old, rt *Route) {
+	if old != nil {
+		for _, s := range old.Stops {
+			if r.serving[s.WindowID] == old.CourierID && (rt == nil || !rt.serves(s.WindowID)) {
+				delete(r.serving, s.WindowID)
+			}
+		}
+	}
+	if rt != nil {
+		for _, s := range rt.Stops {
+			r.serving[s.WindowID] = rt.CourierID
+		}
+	}
+}
+
+// handOver tells w, before it gets window id, which it does not have, who
+// serves that window, with w's stops of that courier's route.
+func (r *router) handOver(ctx context.Context, w *worker, id string, appendMs int64) {
+	rt := &Route{handOver: id}
+	if c, ok := r.serving[id]; ok {
+		rt.CourierID = c
+		rt.Stops = r.project(r.routes[c], w.part, true).Stops
+	}
+	r.send(ctx, w, tableUpdate{kind: updPutRoute, route: rt, appendMs: appendMs})
 }
 
 // broadcast hands u to every worker.
@@ -373,6 +448,7 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		r.deadLetter(ctx, inWindows, now, rec, fmt.Errorf("cannot decode window: %w", err))
 		return
 	}
+	w.shared = true
 	old, known := r.windows[w.ID]
 	if !known && w.End <= now {
 		tl.outcome(FilterWindowExpired)
@@ -380,7 +456,8 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 	}
 	part := r.p.cfg.CarPingsPartitioner.Partition([]byte(w.VIN), r.nparts)
 	r.windows[w.ID] = storedWindow{w: w, part: part}
-	if known && old.part != part {
+	moved := known && old.part != part
+	if moved {
 		// The window moved to a car of another partition: its old owner
 		// stops tracking the old car and hands the window over.
 		if ow := r.workers[old.part]; ow != nil {
@@ -388,6 +465,9 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		}
 	}
 	if ow := r.workers[part]; ow != nil {
+		if !known || moved {
+			r.handOver(ctx, ow, w.ID, 0)
+		}
 		r.send(ctx, ow, tableUpdate{kind: updPutWindow, window: w, appendMs: appendMs(rec)})
 	}
 	tl.outcome(Applied)
@@ -397,6 +477,9 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 	tl := &r.tallies[inRoutes]
 	if len(rec.Value) == 0 { // tombstone: the route is withdrawn
 		id := string(rec.Key)
+		if old := r.routes[id]; old != nil {
+			r.serve(old, nil)
+		}
 		delete(r.routes, id)
 		delete(r.routeSeq, id)
 		r.broadcast(ctx, tableUpdate{kind: updDeleteRoute, id: id, appendMs: appendMs(rec)})
@@ -412,10 +495,19 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 		r.deadLetter(ctx, inRoutes, now, rec, fmt.Errorf("cannot decode route: %w", err))
 		return
 	}
+	for i := range rt.Stops {
+		// The stop shares the window's id string.
+		if sw, ok := r.windows[rt.Stops[i].WindowID]; ok {
+			rt.Stops[i].WindowID = sw.w.ID
+		}
+	}
+	r.serve(r.routes[rt.CourierID], rt)
 	r.routes[rt.CourierID] = rt
 	r.seq++
 	r.routeSeq[rt.CourierID] = r.seq
-	r.broadcast(ctx, tableUpdate{kind: updPutRoute, route: rt, appendMs: appendMs(rec)})
+	for _, w := range r.workers {
+		r.send(ctx, w, tableUpdate{kind: updPutRoute, route: r.project(rt, w.part, true), appendMs: appendMs(rec)})
+	}
 	tl.outcome(Applied)
 }
 

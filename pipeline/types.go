@@ -102,6 +102,10 @@ type Window struct {
 	ID      string
 	OrderID string
 	Kind    Kind
+	// shared marks a window of the router of the broadcast tables, which
+	// is never modified once handed to an engine: the engine keeps it
+	// instead of a copy.
+	shared  bool
 	VIN     string
 	Start   int64
 	End     int64
@@ -114,6 +118,13 @@ type Window struct {
 type Route struct {
 	CourierID string
 	Stops     []Stop
+
+	// handOver, set only by the router of the broadcast tables, makes the
+	// route a message to an engine that takes over window handOver from
+	// another partition: CourierID ("" for none) serves that window, and
+	// Stops are this engine's stops of the courier's route, now with the
+	// window. See Engine.PutRoute.
+	handOver string
 }
 
 // Stop is one planned stop of a route.

@@ -20,8 +20,9 @@ func (e *Engine) refTime(now int64) int64 {
 	return now
 }
 
-// PutWindow inserts or updates a window; w is copied. A window whose end has
-// already passed is filtered (window_expired).
+// PutWindow inserts or updates a window; w is copied (a window of the
+// router of the broadcast tables, which never changes, is kept instead). A
+// window whose end has already passed is filtered (window_expired).
 //
 // An update keeps the window's runtime state, except when it ends the
 // consent under which the car was tracked: a new VIN, or a start moved
@@ -35,13 +36,18 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 	if old == nil && in.End <= ref {
 		return FilterWindowExpired
 	}
-	def := *in
-	if def.RadiusM <= 0 {
-		def.RadiusM = e.cfg.DefaultRadiusM
+	def := in
+	if !in.shared || in.RadiusM <= 0 {
+		cp := *in
+		cp.shared = false
+		if cp.RadiusM <= 0 {
+			cp.RadiusM = e.cfg.DefaultRadiusM
+		}
+		def = &cp
 	}
 	if old == nil {
 		w := &window{def: def, incarnation: e.cancelled[def.ID]}
-		w.area, w.areaRes = e.newArea(&def)
+		w.area, w.areaRes = e.newArea(def)
 		e.windows[def.ID] = w
 		e.linkVIN(w)
 		e.scheduleWindow(w)
@@ -49,7 +55,8 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		return Applied
 	}
 	w := old
-	vinChanged := def.VIN != w.def.VIN
+	prev := w.def
+	vinChanged := def.VIN != prev.VIN
 	if vinChanged || (w.phase == phaseOpen && def.Start > ref) {
 		if w.phase == phaseOpen {
 			ts := w.dispatchTime(ref)
@@ -68,14 +75,14 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		w.grant, w.relockDue = nil, 0
 		e.setDisk(w, 0)
 		if vinChanged {
-			w.def.VIN = def.VIN
+			w.def = def
 			e.linkVIN(w)
 		}
 	}
-	if def.Lat != w.def.Lat || def.Lng != w.def.Lng || def.RadiusM != w.def.RadiusM {
-		w.area, w.areaRes = e.newArea(&def)
+	if def.Lat != prev.Lat || def.Lng != prev.Lng || def.RadiusM != prev.RadiusM {
+		w.area, w.areaRes = e.newArea(def)
 	}
-	reschedule := vinChanged || def.Start != w.def.Start || def.End != w.def.End
+	reschedule := vinChanged || def.Start != prev.Start || def.End != prev.End
 	w.def = def
 	if reschedule {
 		e.scheduleWindow(w)
@@ -270,7 +277,15 @@ func (e *Engine) setDisk(w *window, origin int64) {
 // wins); a window whose courier changes starts approach and arrival afresh.
 // A live grant issued to a courier who no longer serves its window is
 // revoked (reason cancelled).
+//
+// A route of the router of the broadcast tables that hands a window over
+// (see Route) only records who serves that window and this engine's stops
+// of the route; it emits nothing.
 func (e *Engine) PutRoute(now int64, r *Route) Reason {
+	if r.handOver != "" {
+		e.takeOver(r)
+		return Applied
+	}
 	old := e.routes[r.CourierID]
 	cp := &Route{CourierID: r.CourierID, Stops: slices.Clone(r.Stops)}
 	if old != nil {
@@ -302,6 +317,21 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 		e.courierNear(now, cp, c, c.ts)
 	}
 	return Applied
+}
+
+// takeOver applies a hand-over route: the window r.handOver, which this
+// engine did not have when the routes naming it came, is served by
+// r.CourierID, and r.Stops are this engine's stops of that courier's route
+// (in route order). Nothing else changes: the window is not here yet.
+func (e *Engine) takeOver(r *Route) {
+	if r.CourierID == "" {
+		delete(e.courier, r.handOver)
+		return
+	}
+	e.courier[r.handOver] = r.CourierID
+	if rt := e.routes[r.CourierID]; rt != nil {
+		rt.Stops = slices.Clone(r.Stops)
+	}
 }
 
 func (r *Route) serves(windowID string) bool {
