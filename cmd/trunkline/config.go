@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +35,13 @@ const shutdownTimeout = 4 * time.Second
 // holds and documents every default.
 type Config struct {
 	pipeline.Config `yaml:",inline"`
+
+	// MemoryLimit is the soft limit of the Go runtime's memory (heap,
+	// stacks, runtime structures) that run sets: the garbage collector
+	// works harder as the process nears it, instead of letting the heap
+	// grow to twice its live data first. 0 leaves the runtime's own
+	// limit: GOMEMLIMIT from the environment, else none.
+	MemoryLimit byteSize `yaml:"memory_limit"`
 
 	HTTP   HTTPConfig   `yaml:"http"`
 	Log    LogConfig    `yaml:"log"`
@@ -102,10 +111,74 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 // Validate checks every section and says which setting to fix.
 func (c Config) Validate() error {
 	errs := []error{c.Config.Validate(), c.Log.Validate(), c.Broker.Validate(), c.Sim.bench(c.Topics, false).Validate()}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("memory_limit %v is negative: use 0 (the Go runtime's own limit) or a size such as 900MiB", c.MemoryLimit))
+	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("http.addr %q is not host:port: %w", c.HTTP.Addr, err))
 	}
 	return errors.Join(errs...)
+}
+
+// byteSize is a number of bytes, written as an integer with an optional
+// unit as in GOMEMLIMIT: B, KiB, MiB, GiB or TiB (900MiB, 1GiB, 0).
+type byteSize int64
+
+var byteUnits = []struct {
+	name string
+	size int64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// parseByteSize parses s as a byteSize.
+func parseByteSize(s string) (byteSize, error) {
+	num, mul := s, int64(1)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(s, u.name); ok {
+			num, mul = n, u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > math.MaxInt64/mul || n < math.MinInt64/mul {
+		return 0, fmt.Errorf("%q is not a size: use a whole number of B, KiB, MiB, GiB or TiB, e.g. 900MiB", s)
+	}
+	return byteSize(n * mul), nil
+}
+
+// String returns b in the largest unit that divides it.
+func (b byteSize) String() string {
+	for _, u := range byteUnits {
+		if b != 0 && int64(b)%u.size == 0 {
+			return strconv.FormatInt(int64(b)/u.size, 10) + u.name
+		}
+	}
+	return "0"
+}
+
+// UnmarshalYAML reads a size (see byteSize).
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a size such as 900MiB", n.Line)
+	}
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes b as UnmarshalYAML reads it.
+func (b byteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+// Set parses a flag value (see byteSize).
+func (b *byteSize) Set(s string) error {
+	v, err := parseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
 }
 
 // errNoGrantKey is why `run` refuses to start without a grant key.

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want byteSize
+		bad  bool
+	}{
+		{in: "0", want: 0},
+		{in: "123", want: 123},
+		{in: "512B", want: 512},
+		{in: "64KiB", want: 64 << 10},
+		{in: "900MiB", want: 900 << 20},
+		{in: "1GiB", want: 1 << 30},
+		{in: "2TiB", want: 2 << 40},
+		{in: "", bad: true},
+		{in: "MiB", bad: true},
+		{in: "1.5GiB", bad: true},
+		{in: "1GB", bad: true},
+		{in: "9000000TiB", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseByteSize(tt.in)
+		if tt.bad {
+			if err == nil {
+				t.Errorf("parseByteSize(%q) = %d, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			continue
+		}
+		// String gives back a size that parses to the same value.
+		if back, err := parseByteSize(got.String()); err != nil || back != got {
+			t.Errorf("parseByteSize(%q.String() = %q) = %d, %v", tt.in, got.String(), back, err)
+		}
+	}
+}
+
+// TestRunMemoryLimit: memory_limit comes from the file, the flag overrides
+// it, and the printed configuration holds it in a form that loads again.
+func TestRunMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mem.yaml")
+	if err := os.WriteFile(file, []byte("memory_limit: 1GiB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	negative := filepath.Join(dir, "negative.yaml")
+	if err := os.WriteFile(negative, []byte("memory_limit: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("k", 32)
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		want      byteSize
+		stderrHas string
+	}{
+		{name: "default", code: exitOK, want: 0},
+		{name: "file", args: []string{"--config", file}, code: exitOK, want: 1 << 30},
+		{name: "flag overrides file", args: []string{"--config", file, "--memory-limit", "900MiB"}, code: exitOK, want: 900 << 20},
+		{name: "flag not a size", args: []string{"--memory-limit", "lots"}, code: exitUsage, stderrHas: "not a size"},
+		{name: "negative", args: []string{"--config", negative}, code: exitFail, stderrHas: "memory_limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runInProcess(t, map[string]string{envGrantKey: key}, append([]string{"run", "--check-config"}, tt.args...)...)
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tt.stderrHas) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderrHas, stderr)
+			}
+			if code != exitOK {
+				return
+			}
+			var got Config
+			if err := decodeConfig([]byte(stdout), &got); err != nil {
+				t.Fatalf("printed configuration does not load: %v\n%s", err, stdout)
+			}
+			if got.MemoryLimit != tt.want {
+				t.Errorf("memory_limit %v, want %v", got.MemoryLimit, tt.want)
+			}
+		})
+	}
+}
