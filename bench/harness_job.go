@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -103,11 +104,14 @@ type jobResult struct {
 	Checksum     int64             `json:"checksum,omitempty"`
 
 	// Memory, when asked for: after runtime.GC.
-	HeapAlloc   uint64 `json:"heap_alloc"`
-	HeapInuse   uint64 `json:"heap_inuse"`
-	HeapSys     uint64 `json:"heap_sys"`
-	RSS         uint64 `json:"rss"`
-	RSSPeak     uint64 `json:"rss_peak"`
+	HeapAlloc uint64 `json:"heap_alloc"`
+	HeapInuse uint64 `json:"heap_inuse"`
+	HeapSys   uint64 `json:"heap_sys"`
+	RSS       uint64 `json:"rss"`
+	RSSPeak   uint64 `json:"rss_peak"`
+	// RSSReleased is the RSS once the runtime has returned every free
+	// page to the system (debug.FreeOSMemory): what the state needs.
+	RSSReleased uint64 `json:"rss_released"`
 	OpenWindows int64  `json:"open_windows"`
 	TrackedCars int64  `json:"tracked_cars"`
 	Couriers    int64  `json:"couriers"`
@@ -324,6 +328,8 @@ func measureMemory(res *jobResult, reg *prometheus.Registry) {
 	runtime.ReadMemStats(&ms)
 	res.HeapAlloc, res.HeapInuse, res.HeapSys = ms.HeapAlloc, ms.HeapInuse, ms.HeapSys
 	res.RSS, res.RSSPeak = procStatus("VmRSS:"), procStatus("VmHWM:")
+	debug.FreeOSMemory()
+	res.RSSReleased = procStatus("VmRSS:")
 	res.OpenWindows = gaugeValue(reg, "trunkline_open_windows")
 	res.TrackedCars = gaugeValue(reg, "trunkline_tracked_cars")
 	res.Couriers = gaugeValue(reg, "trunkline_couriers")

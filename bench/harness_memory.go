@@ -57,7 +57,7 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 	h.logf("memory: preloaded %s windows, %s routes, %s car pings in %v",
 		count(float64(c.MemWindows)), count(float64(c.MemCouriers)), count(float64(c.MemWindows)), time.Since(t0).Truncate(time.Millisecond))
 
-	var rss, peak, inuse, alloc, events []float64
+	var rss, peak, released, inuse, alloc, events []float64
 	for run := range c.Runs {
 		before, err := b.endOffsets(ctx, b.topics.Events)
 		if err != nil {
@@ -111,15 +111,15 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 				return nil, fmt.Errorf("the processor reports %d %s, want %d", g.got, g.name, g.want)
 			}
 		}
-		rss, peak = append(rss, float64(res.RSS)), append(peak, float64(res.RSSPeak))
+		rss, peak, released = append(rss, float64(res.RSS)), append(peak, float64(res.RSSPeak)), append(released, float64(res.RSSReleased))
 		inuse, alloc = append(inuse, float64(res.HeapInuse)), append(alloc, float64(res.HeapAlloc))
 		events = append(events, float64(after-before))
 		sr.OpenWindows, sr.TrackedCars, sr.Couriers, sr.StateBytes = res.OpenWindows, res.TrackedCars, res.Couriers, res.StateBytes
 		sr.EventsByType = res.Events
-		h.logf("memory: run %d/%d: RSS %s (peak %s), heap in use %s after GC, loaded in %v; open windows %d, tracked cars %d, couriers %d (-1: not exported)",
-			run+1, c.Runs, mib(res.RSS), mib(res.RSSPeak), mib(res.HeapInuse), res.Elapsed.Truncate(time.Millisecond), res.OpenWindows, res.TrackedCars, res.Couriers)
+		h.logf("memory: run %d/%d: RSS %s (peak %s, %s once free pages are released), heap in use %s after GC, loaded in %v; open windows %d, tracked cars %d, couriers %d (-1: not exported)",
+			run+1, c.Runs, mib(res.RSS), mib(res.RSSPeak), mib(res.RSSReleased), mib(res.HeapInuse), res.Elapsed.Truncate(time.Millisecond), res.OpenWindows, res.TrackedCars, res.Couriers)
 	}
-	sr.RSSBytes, sr.RSSPeakBytes = newFigure(rss), newFigure(peak)
+	sr.RSSBytes, sr.RSSPeakBytes, sr.RSSReleasedBytes = newFigure(rss), newFigure(peak), newFigure(released)
 	sr.HeapInuseBytes, sr.HeapAllocBytes = newFigure(inuse), newFigure(alloc)
 	sr.Events = newFigure(events)
 	return []ScenarioReport{sr}, nil

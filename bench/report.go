@@ -102,14 +102,16 @@ type ScenarioReport struct {
 	LiveNotes string `json:"live_notes,omitempty"`
 
 	// Memory figures, in bytes and counts.
-	RSSBytes       Figure `json:"rss_bytes"`
-	RSSPeakBytes   Figure `json:"rss_peak_bytes"`
-	HeapInuseBytes Figure `json:"heap_inuse_bytes"`
-	HeapAllocBytes Figure `json:"heap_alloc_bytes"`
-	OpenWindows    int64  `json:"open_windows,omitempty"`
-	TrackedCars    int64  `json:"tracked_cars,omitempty"`
-	Couriers       int64  `json:"couriers,omitempty"`
-	StateBytes     int64  `json:"state_bytes,omitempty"`
+	RSSBytes     Figure `json:"rss_bytes"`
+	RSSPeakBytes Figure `json:"rss_peak_bytes"`
+	// RSSReleasedBytes is the RSS after debug.FreeOSMemory.
+	RSSReleasedBytes Figure `json:"rss_released_bytes"`
+	HeapInuseBytes   Figure `json:"heap_inuse_bytes"`
+	HeapAllocBytes   Figure `json:"heap_alloc_bytes"`
+	OpenWindows      int64  `json:"open_windows,omitempty"`
+	TrackedCars      int64  `json:"tracked_cars,omitempty"`
+	Couriers         int64  `json:"couriers,omitempty"`
+	StateBytes       int64  `json:"state_bytes,omitempty"`
 }
 
 // Machine describes where the harness ran.

@@ -64,7 +64,7 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 			for _, f := range []struct {
 				name string
 				v    Figure
-			}{{"RSS", s.RSSBytes}, {"RSS peak (VmHWM)", s.RSSPeakBytes}, {"Go heap in use after GC", s.HeapInuseBytes}, {"Go heap allocated after GC", s.HeapAllocBytes}} {
+			}{{"RSS", s.RSSBytes}, {"RSS peak (VmHWM)", s.RSSPeakBytes}, {"RSS once free pages are released (debug.FreeOSMemory)", s.RSSReleasedBytes}, {"Go heap in use after GC", s.HeapInuseBytes}, {"Go heap allocated after GC", s.HeapAllocBytes}} {
 				p("| %s | %s | %s | %s |\n", f.name, mibf(f.v.Min), mibf(f.v.Median), mibf(f.v.Max))
 			}
 			p("| events written per run | %s | %s | %s |\n\n", count(s.Events.Min), count(s.Events.Median), count(s.Events.Max))
