@@ -148,6 +148,7 @@ type ReportConfig struct {
 	Partitions   int       `json:"partitions"`
 	ChildProcess bool      `json:"child_process"`
 	Settings     string    `json:"settings"`
+	Profiled     bool      `json:"profiled"`
 	CityCars     int       `json:"city_cars"`
 	CityCouriers int       `json:"city_couriers"`
 	CityWindows  int       `json:"city_windows"`
@@ -167,7 +168,7 @@ func newReport(c HarnessConfig) *Report {
 		Date:    time.Now().UTC().Truncate(time.Second),
 		Machine: readMachine(),
 		Config: ReportConfig{
-			Seed: c.Seed, Runs: c.Runs, Partitions: c.Partitions, ChildProcess: c.Spawn != nil, Settings: c.Overrides.String(),
+			Seed: c.Seed, Runs: c.Runs, Partitions: c.Partitions, ChildProcess: c.Spawn != nil, Settings: c.Overrides.String(), Profiled: c.CPUProfileDir != "",
 			CityCars: c.CityCars, CityCouriers: c.CityCouriers, CityWindows: c.CityWindows, CityPings: c.CityPings,
 			WorstCars: c.WorstCars, WorstPings: c.WorstPings,
 			LiveCars: c.LiveCars, LiveRates: c.LiveRates, LiveDuration: c.LiveDuration.String(),
