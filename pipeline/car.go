@@ -146,11 +146,10 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	w.parkedSent = true
 	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
 	d := geo.DistanceM(w.def.Lat, w.def.Lng, c.anchorLat, c.anchorLng)
-	// The car is inside when it is within the radius and in a cell of the
-	// area's cover; the cover holds every cell that can contain a point of
-	// the area, so the cell is computed only for a car within the radius.
+	// The car is inside when it is within the radius of the address (both
+	// valid coordinates, which decoding guarantees).
 	w.inside = d <= w.def.RadiusM &&
-		w.area.MayContainCell(geo.Cell(c.anchorLat, c.anchorLng, int(w.areaRes)))
+		geo.ValidLatLng(w.def.Lat, w.def.Lng) && geo.ValidLatLng(c.anchorLat, c.anchorLng)
 	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(w.inside))
 	e.setDisk(w, geo.Cell(c.anchorLat, c.anchorLng, e.proxRes))
 	if id, ok := e.courier[w.def.ID]; ok {

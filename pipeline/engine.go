@@ -87,7 +87,6 @@ const (
 // window is one window's definition and runtime state.
 type window struct {
 	def   *Window     // never modified: an update replaces it
-	area  geo.Circle  // delivery area, with its cell cover at areaRes
 	grant *liveGrant  // live grant, nil when none
 	disk  *sharedDisk // proximity disk around the parked car, nil when none
 
@@ -99,7 +98,6 @@ type window struct {
 	incarnation  uint32 // tombstones of this window id before this window
 	seq          uint32
 	grantSeq     uint32
-	areaRes      uint8
 	phase        phase
 	inside       bool // the parked car is inside the delivery area
 	located      bool

@@ -47,7 +47,6 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 	}
 	if old == nil {
 		w := &window{def: def, incarnation: e.cancelled[def.ID]}
-		w.area, w.areaRes = e.newArea(def)
 		e.windows[def.ID] = w
 		e.linkVIN(w)
 		e.scheduleWindow(w)
@@ -79,9 +78,6 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 			e.linkVIN(w)
 		}
 	}
-	if def.Lat != prev.Lat || def.Lng != prev.Lng || def.RadiusM != prev.RadiusM {
-		w.area, w.areaRes = e.newArea(def)
-	}
 	reschedule := vinChanged || def.Start != prev.Start || def.End != prev.End
 	w.def = def
 	if reschedule {
@@ -89,20 +85,6 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		e.advance(now, e.stream)
 	}
 	return Applied
-}
-
-// newArea returns the delivery area of w: a circle around the address with
-// its cell cover at the finest resolution at which the cover is part of a
-// grid disk of radius 1 (at most 7 cells, most often 2 or 3), so any radius
-// costs little memory and a window little H3 work when it loads. The cover
-// only rules out, before the exact distance decides, cars that cannot be
-// inside: a coarser one rules out less, but the answer is the same.
-func (e *Engine) newArea(w *Window) (geo.Circle, uint8) {
-	res := e.cfg.H3Resolution
-	for res > 0 && geo.DiskK(w.RadiusM, res) > 1 {
-		res--
-	}
-	return geo.NewCircle(w.Lat, w.Lng, w.RadiusM, res), uint8(res)
 }
 
 // scheduleWindow (re)schedules the open and close timers of w; timers of an
