@@ -32,12 +32,12 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		e.observe(now, p.TS)
 	}
 	car := e.byVIN[string(p.VIN)]
-	var ws []*window
+	var ws *window // the car's first window, linked by next
 	if car != nil {
-		ws = car.windows
+		ws = car.first
 	}
 	open, inside := false, false
-	for _, w := range ws {
+	for w := ws; w != nil; w = w.next {
 		if w.phase == phaseOpen {
 			open = true
 			if p.TS >= w.def.Start && p.TS < w.def.End {
@@ -105,7 +105,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	}
 	e.saveCar(car, existed)
 
-	for _, w := range ws {
+	for w := ws; w != nil; w = w.next {
 		if w.phase != phaseOpen || p.TS < w.def.Start || p.TS >= w.def.End {
 			// Not this window's consent period: a fix of another window of
 			// the same car.
@@ -184,7 +184,7 @@ func (e *Engine) parkDwellDue(now int64, vin string, at int64) {
 	}
 	c.parked = true
 	e.saveCar(car, true)
-	for _, w := range car.windows {
+	for w := car.first; w != nil; w = w.next {
 		if w.phase == phaseOpen {
 			e.carParked(now, w, c, at)
 			e.evaluate(now, w, c, at)

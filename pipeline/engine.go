@@ -89,6 +89,7 @@ type window struct {
 	def   *Window     // never modified: an update replaces it
 	grant *liveGrant  // live grant, nil when none
 	disk  *sharedDisk // proximity disk around the parked car, nil when none
+	next  *window     // the car's next window
 
 	reopenAt  int64 // tracking restarts no earlier than this (after a change of car or start)
 	lastTS    int64 // event time of the window's latest event

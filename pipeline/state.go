@@ -16,10 +16,9 @@ import (
 // up to its last pointer, not its state.
 type car struct {
 	vin     string
-	windows []*window // pending or open, in the order they arrived; first points at one
-	first   [1]*window
-	tracked bool // state holds the car's last accepted fix (one of its windows is open)
+	first   *window // pending or open, in the order they arrived, linked by window.next
 	state   carState
+	tracked bool // state holds the car's last accepted fix (one of its windows is open)
 }
 
 // carState is what the engine keeps about a car while one of its windows is

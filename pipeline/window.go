@@ -186,15 +186,19 @@ func (e *Engine) remove(w *window) {
 	e.unlinkVIN(w)
 }
 
-// linkVIN adds w to the windows of its car.
+// linkVIN adds w to the windows of its car, last.
 func (e *Engine) linkVIN(w *window) {
 	c := e.byVIN[w.def.VIN]
 	if c == nil {
-		c = &car{vin: w.def.VIN}
-		c.windows = c.first[:0]
+		c = &car{vin: w.def.VIN, first: w}
 		e.byVIN[c.vin] = c
+		return
 	}
-	c.windows = append(c.windows, w)
+	last := c.first
+	for last.next != nil {
+		last = last.next
+	}
+	last.next = w
 }
 
 // unlinkVIN takes w from the windows of its car and purges the car's state
@@ -205,11 +209,15 @@ func (e *Engine) unlinkVIN(w *window) {
 	if c == nil {
 		return
 	}
-	if i := slices.Index(c.windows, w); i >= 0 {
-		c.windows = slices.Delete(c.windows, i, i+1)
+	for p := &c.first; *p != nil; p = &(*p).next {
+		if *p == w {
+			*p = w.next
+			w.next = nil
+			break
+		}
 	}
 	e.purgeCarIfUnused(c.vin)
-	if len(c.windows) == 0 {
+	if c.first == nil {
 		delete(e.byVIN, c.vin)
 	}
 }
@@ -221,7 +229,7 @@ func (e *Engine) purgeCarIfUnused(vin string) {
 	if c == nil {
 		return
 	}
-	for _, w := range c.windows {
+	for w := c.first; w != nil; w = w.next {
 		if w.phase == phaseOpen {
 			return
 		}
