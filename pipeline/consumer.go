@@ -58,6 +58,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 func (c *consumer) poll(ctx context.Context) error {
 	var logErr limiter
 	max := c.p.cfg.MaxPollRecords
+	var full []*worker // to pause once the client holds none of their records
 	for {
 		fs := c.cl.PollRecords(ctx, max)
 		if fs.IsClientClosed() || ctx.Err() != nil {
@@ -100,8 +101,19 @@ func (c *consumer) poll(ctx context.Context) error {
 				}
 				return
 			}
-			w.enqueue(ctx.Done(), fp.Records)
+			if w.enqueue(ctx.Done(), fp.Records) {
+				full = append(full, w)
+			}
 		})
+		// A poll that returned fewer records than it asked for took every
+		// record the client had fetched: pausing now drops nothing.
+		if len(full) > 0 && fs.NumRecords() < max {
+			for _, w := range full {
+				w.pauseIfFull()
+			}
+			clear(full)
+			full = full[:0]
+		}
 		c.cl.AllowRebalance()
 	}
 }

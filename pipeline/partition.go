@@ -429,21 +429,45 @@ func (w *worker) finish() {
 }
 
 // enqueue hands a polled batch to the worker; it is called by the poll loop
-// only. The partition is paused when the worker holds MaxBufferedRecords
-// records or its queue is nearly full, so the send does not block for long.
-func (w *worker) enqueue(stop <-chan struct{}, recs []*kgo.Record) {
+// only. It reports whether the worker now holds MaxBufferedRecords records
+// or more (or its queue is nearly full) and its partition is not paused yet:
+// the poll loop then pauses it with pauseIfFull once the client holds no
+// more fetched records of it, since pausing a partition drops what the
+// client has buffered for it, to be fetched again on resume.
+func (w *worker) enqueue(stop <-chan struct{}, recs []*kgo.Record) (full bool) {
 	w.flow.Lock()
 	w.buffered += len(recs)
-	if !w.paused && (w.buffered >= w.p.cfg.MaxBufferedRecords || len(w.records) >= cap(w.records)-1) {
-		w.paused = true
-		w.cl.PauseFetchPartitions(w.tps)
-	}
+	full = !w.paused && w.full()
 	w.flow.Unlock()
 	select {
 	case w.records <- recs:
 	case <-w.done:
 	case <-stop:
 	}
+	return full
+}
+
+// full reports whether the partition should pause. w.flow is held.
+func (w *worker) full() bool {
+	return w.buffered >= w.p.cfg.MaxBufferedRecords || len(w.records) >= cap(w.records)-1
+}
+
+// pauseIfFull pauses the partition if the worker is still full and not
+// stopped; it is called by the poll loop only, before it allows a
+// rebalance, so a stopped worker's partition is never paused after its
+// owner resumed it.
+func (w *worker) pauseIfFull() {
+	select {
+	case <-w.stop:
+		return
+	default:
+	}
+	w.flow.Lock()
+	if !w.paused && w.full() {
+		w.paused = true
+		w.cl.PauseFetchPartitions(w.tps)
+	}
+	w.flow.Unlock()
 }
 
 // drained tells the flow control that n records were processed, resuming
