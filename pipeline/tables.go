@@ -87,10 +87,13 @@ type tableSnapshot struct {
 	couriers []CourierPing
 }
 
-// storedWindow is a window and the car-pings partition its VIN hashes to.
+// storedWindow is a window, the courier serving it and the car-pings
+// partition its VIN hashes to.
 type storedWindow struct {
-	w    *Window
-	part int32
+	w       *Window
+	courier string // when served
+	part    int32
+	served  bool
 }
 
 // routerCtl asks the router to start or stop feeding a worker.
@@ -113,7 +116,7 @@ type router struct {
 	windows  map[string]storedWindow
 	routes   map[string]*Route
 	routeSeq map[string]uint64 // order in which the routes were stored
-	serving  map[string]string // window id -> courier serving it
+	serving  map[string]string // window id -> courier serving it, of windows not in windows
 	seq      uint64
 	couriers map[string]CourierPing
 	workers  map[int32]*worker
@@ -303,14 +306,62 @@ func (r *router) needs(windowID string, part int32, unknown bool) bool {
 func (r *router) serve(old, rt *Route) {
 	if old != nil {
 		for _, s := range old.Stops {
-			if r.serving[s.WindowID] == old.CourierID && (rt == nil || !rt.serves(s.WindowID)) {
-				delete(r.serving, s.WindowID)
+			if c, ok := r.servedBy(s.WindowID); ok && c == old.CourierID && (rt == nil || !rt.serves(s.WindowID)) {
+				r.setServing(s.WindowID, "", false)
 			}
 		}
 	}
 	if rt != nil {
 		for _, s := range rt.Stops {
-			r.serving[s.WindowID] = rt.CourierID
+			r.setServing(s.WindowID, rt.CourierID, true)
+		}
+	}
+}
+
+// servedBy returns the courier serving window id, known or not.
+func (r *router) servedBy(id string) (string, bool) {
+	if sw, ok := r.windows[id]; ok {
+		return sw.courier, sw.served
+	}
+	c, ok := r.serving[id]
+	return c, ok
+}
+
+// setServing records that courier serves window id (served false: no one
+// does). A known window holds its courier; serving holds the others'.
+func (r *router) setServing(id, courier string, served bool) {
+	if sw, ok := r.windows[id]; ok {
+		sw.courier, sw.served = courier, served
+		if !served {
+			sw.courier = ""
+		}
+		r.windows[id] = sw
+		return
+	}
+	if served {
+		r.serving[id] = courier
+	} else {
+		delete(r.serving, id)
+	}
+}
+
+// storeWindow stores sw as window id, which takes over the courier that
+// serving recorded for it while it was unknown.
+func (r *router) storeWindow(id string, sw storedWindow) {
+	if c, ok := r.serving[id]; ok {
+		delete(r.serving, id)
+		sw.courier, sw.served = c, true
+	}
+	r.windows[id] = sw
+}
+
+// forgetWindow deletes window id; serving keeps its courier, as for any
+// window the router does not know.
+func (r *router) forgetWindow(id string) {
+	if sw, ok := r.windows[id]; ok {
+		delete(r.windows, id)
+		if sw.served {
+			r.serving[id] = sw.courier
 		}
 	}
 }
@@ -319,7 +370,7 @@ func (r *router) serve(old, rt *Route) {
 // serves that window, with w's stops of that courier's route.
 func (r *router) handOver(ctx context.Context, w *worker, id string, appendMs int64) {
 	rt := &Route{handOver: id}
-	if c, ok := r.serving[id]; ok {
+	if c, ok := r.servedBy(id); ok {
 		rt.CourierID = c
 		rt.Stops = r.project(r.routes[c], w.part, true).Stops
 	}
@@ -432,7 +483,7 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 			tl.outcome(FilterUnknownWindow)
 			return
 		}
-		delete(r.windows, id)
+		r.forgetWindow(id)
 		if w := r.workers[sw.part]; w != nil {
 			r.send(ctx, w, tableUpdate{kind: updDeleteWindow, id: id, appendMs: appendMs(rec)})
 		}
@@ -455,7 +506,11 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		return
 	}
 	part := r.p.cfg.CarPingsPartitioner.Partition([]byte(w.VIN), r.nparts)
-	r.windows[w.ID] = storedWindow{w: w, part: part}
+	sw := storedWindow{w: w, part: part}
+	if known {
+		sw.courier, sw.served = old.courier, old.served
+	}
+	r.storeWindow(w.ID, sw)
 	moved := known && old.part != part
 	if moved {
 		// The window moved to a car of another partition: its old owner
@@ -549,7 +604,7 @@ func (r *router) filterCourier(now int64, cp *CourierPing) Reason {
 func (r *router) purge(now int64) {
 	for id, sw := range r.windows {
 		if sw.w.End <= now {
-			delete(r.windows, id)
+			r.forgetWindow(id)
 		}
 	}
 }
