@@ -162,6 +162,9 @@ type Overrides struct {
 	// (franz-go's default is 1 MiB) when > 0, for the processor (through
 	// Options.ClientOpts) and the baselines alike.
 	FetchMaxPartitionBytes int32 `json:"fetch_max_partition_bytes,omitempty"`
+	// MemoryLimit is the processor's memory_limit (debug.SetMemoryLimit)
+	// in bytes when > 0; the default configuration sets none.
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
 }
 
 // String lists the overrides, "defaults" when there are none.
@@ -178,6 +181,9 @@ func (o Overrides) String() string {
 	}
 	if o.FetchMaxPartitionBytes > 0 {
 		parts = append(parts, fmt.Sprintf("fetch max partition bytes %d", o.FetchMaxPartitionBytes))
+	}
+	if o.MemoryLimit > 0 {
+		parts = append(parts, fmt.Sprintf("memory_limit %d MiB", o.MemoryLimit>>20))
 	}
 	if len(parts) == 0 {
 		return "defaults"

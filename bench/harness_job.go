@@ -208,6 +208,9 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 	if o.MaxPollRecords > 0 {
 		cfg.MaxPollRecords = o.MaxPollRecords
 	}
+	if o.MemoryLimit > 0 {
+		debug.SetMemoryLimit(o.MemoryLimit)
+	}
 	var clientOpts []kgo.Opt
 	if o.FetchMaxPartitionBytes > 0 {
 		clientOpts = append(clientOpts, kgo.FetchMaxPartitionBytes(o.FetchMaxPartitionBytes))

@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		buffered  = fs.Int("max-buffered-records", 0, "experiment: the processor's max_buffered_records `N`")
 		poll      = fs.Int("max-poll-records", 0, "experiment: max_poll_records `N` of the processor and the baselines")
 		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer)")
+		memLimit  = fs.Int64("memory-limit-mib", 0, "experiment: the processor's memory_limit in `MiB` (default none, as in the default configuration)")
 		commit    = fs.String("commit", "", "`SHA` to record as the commit measured (default: git rev-parse HEAD in the working directory, +dirty when tracked files changed)")
 		fetchPart = fs.Int("fetch-max-partition-bytes", 0, "experiment: kgo.FetchMaxPartitionBytes `N` of the consumers (franz-go default 1 MiB)")
 		summary   = fs.Bool("summary", false, "end by printing one JSON object per scenario on stdout (always with --quick)")
@@ -125,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	cfg.Overrides.MaxBufferedRecords = *buffered
 	cfg.Overrides.MaxPollRecords = *poll
 	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
+	cfg.Overrides.MemoryLimit = *memLimit << 20
 	cfg.CPUProfileDir = *profile
 	cfg.Progress = stderr
 	cfg.MachineLock = true
