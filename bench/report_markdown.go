@@ -19,7 +19,7 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 	if r.Mode == "quick" {
 		cmd = "make bench-quick"
 	}
-	p("Produced by `%s` (`go run ./cmd/trunkline-bench`) on %s in %s.\n\n", cmd, r.Date.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(1e9))
+	p("Produced by `%s` (`bin/trunkline-bench`, built from `cmd/trunkline-bench`) on %s in %s. [NOTES.md](NOTES.md) says what the profiles showed.\n\n", cmd, r.Date.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(1e9))
 	p("| machine | |\n|---|---|\n")
 	p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| memory | %.1f GiB |\n| Go | %s %s/%s |\n| commit | `%s` |\n| load average (1, 5, 15 min) at start / end | %s / %s |\n\n",
 		m.CPU, m.Cores, m.GOMAXPROCS, float64(m.MemTotal)/(1<<30), m.GoVersion, m.OS, m.Arch, orNone(m.Commit), orNone(m.LoadStart), orNone(m.LoadEnd))
