@@ -134,6 +134,7 @@ func writeChart(w *bufio.Writer, pts []LivePoint, subtitle string) {
 				continue
 			}
 			x := px(pts[i].OfferedPerS)
+			wx := x + float64(li*4-6) // whiskers side by side
 			if len(path) == 0 {
 				path = append(path, 'M')
 			} else {
@@ -143,7 +144,7 @@ func writeChart(w *bufio.Writer, pts []LivePoint, subtitle string) {
 			path = append(path, ',')
 			path = strconv.AppendFloat(path, py(f.Median), 'f', 1, 64)
 			if f.Max > f.Min {
-				fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5"/>`+"\n", x, py(f.Min), x, py(f.Max), s.color)
+				fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5"/>`+"\n", wx, py(f.Min), wx, py(f.Max), s.color)
 			}
 			fmt.Fprintf(w, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s at %s: %s ms (min %s, max %s)</title></circle>`+"\n",
 				x, py(f.Median), s.color, s.name, fmtRate(pts[i].OfferedPerS), fmtMs(f.Median), fmtMs(f.Min), fmtMs(f.Max))

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		poll      = fs.Int("max-poll-records", 0, "experiment: max_poll_records `N` of the processor and the baselines")
 		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer)")
 		memLimit  = fs.Int64("memory-limit-mib", 0, "experiment: the processor's memory_limit in `MiB` (default none, as in the default configuration)")
+		render    = fs.String("render", "", "write the outputs of an earlier run from its JSON report `FILE` to --out, without running anything")
 		commit    = fs.String("commit", "", "`SHA` to record as the commit measured (default: git rev-parse HEAD in the working directory, +dirty when tracked files changed)")
 		fetchPart = fs.Int("fetch-max-partition-bytes", 0, "experiment: kgo.FetchMaxPartitionBytes `N` of the consumers (franz-go default 1 MiB)")
 		summary   = fs.Bool("summary", false, "end by printing one JSON object per scenario on stdout (always with --quick)")
@@ -95,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "trunkline-bench: unexpected arguments %q\n", fs.Args())
 		return exitUsage
+	}
+	if *render != "" {
+		return renderReport(*render, *out, *name, stderr)
 	}
 	cfg := bench.FullConfig()
 	if *quick {
@@ -178,6 +183,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 			fmt.Fprintf(stderr, "trunkline-bench: %v\n", err)
 			return exitFail
 		}
+	}
+	return exitOK
+}
+
+// renderReport writes the outputs of the JSON report in file to dir.
+func renderReport(file, dir, base string, stderr io.Writer) int {
+	if dir == "" {
+		fmt.Fprintln(stderr, "trunkline-bench: --render needs --out")
+		return exitUsage
+	}
+	b, err := os.ReadFile(file)
+	var rep bench.Report
+	if err == nil {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err == nil {
+		if base == "" {
+			base = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+		}
+		err = writeOutputs(&rep, dir, base)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "trunkline-bench: %v\n", err)
+		return exitFail
 	}
 	return exitOK
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +152,33 @@ func TestRunUsage(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr, testSpawner); code != tc.code {
 			t.Errorf("run %q = %d, want %d; stderr: %s", tc.args, code, tc.code, stderr.String())
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	rep := &bench.Report{Mode: "full", Scenarios: []bench.ScenarioReport{{Name: bench.ScenarioMemory, Description: "memory"}}}
+	in := filepath.Join(dir, "earlier.json")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--render", in}, io.Discard, &stderr, testSpawner); code != exitUsage {
+		t.Errorf("--render without --out = %d, want %d", code, exitUsage)
+	}
+	out := filepath.Join(dir, "out")
+	if code := run(context.Background(), []string{"--render", in, "--out", out}, io.Discard, &stderr, testSpawner); code != exitOK {
+		t.Fatalf("--render = %d: %s", code, stderr.String())
+	}
+	for _, name := range []string{"earlier.md", "earlier.json", "earlier-latency.svg"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
 		}
 	}
 }
