@@ -1,4 +1,5 @@
-// Package bench is trunkline's fleet simulator and load generator.
+// Package bench is trunkline's fleet simulator, load generator and
+// end-to-end benchmark harness.
 //
 // It stands in for the carmaker feeds and for dispatch: it writes the JSON
 // records of the external contract (DESIGN.md, "Topics") to
@@ -36,4 +37,17 @@
 // the random fleet, so that a viewer of `trunkline dev` sees a complete
 // delivery within the first minute and a collected return, a moved car, a
 // missed window and a cancellation within about three minutes.
+//
+// # Harness
+//
+// RunHarness (the trunkline-bench command, `make bench` and `make
+// bench-quick`) measures the real processor end to end: an embedded
+// Kafka-protocol broker on 127.0.0.1, topics preloaded or fed at fixed rates
+// by the simulator, and pipeline.Processor with the Kafka sink in a child
+// process of its own. Its scenarios are catch-up (city mix and worst case,
+// against a bare consumer and a decode+H3 consumer on the same topic), live
+// latency at fixed offered rates, and memory. Every run checks that each
+// record was accounted for and that the events the processor acknowledged
+// are the events read back from the events topic; a run that emits nothing
+// fails. Report writes the markdown, JSON and SVG chart of bench/results.
 package bench
