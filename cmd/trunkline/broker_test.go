@@ -19,20 +19,36 @@ import (
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func TestBrokerCreatesTopics(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	topics := pipeline.DefaultTopics()
+// testBroker starts the embedded broker on a free loopback port with topics
+// of 3 partitions; it is closed when the test ends.
+func testBroker(ctx context.Context, t *testing.T, topics pipeline.Topics) *embeddedBroker {
+	t.Helper()
 	b, err := startBroker(ctx, BrokerConfig{Listen: "127.0.0.1:0", Partitions: 3}, topics, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	t.Cleanup(b.Close)
+	return b
+}
+
+// testClient is a franz-go client of the broker at addr, closed when the
+// test ends.
+func testClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func TestBrokerCreatesTopics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := pipeline.DefaultTopics()
+	b := testBroker(ctx, t, topics)
+	cl := testClient(t, b.Addr())
 	adm := kadm.NewClient(cl)
 
 	details, err := adm.ListTopics(ctx)

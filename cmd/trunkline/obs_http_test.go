@@ -202,19 +202,11 @@ func TestReadyz(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	topics := pipeline.DefaultTopics()
-	b, err := startBroker(ctx, BrokerConfig{Listen: "127.0.0.1:0", Partitions: 3}, topics, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBroker(ctx, t, topics)
 
 	// A window on the windows topic: the tables are loaded only once it
 	// has been fetched.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := testClient(t, b.Addr())
 	now := time.Now()
 	window := fmt.Sprintf(`{"window_id":"W-READY","order_id":"O-1","kind":"delivery","vin":"WREADY00000000001","start":%d,"end":%d,"address":{"lat":48.1,"lng":11.5}}`,
 		now.Add(-time.Minute).UnixMilli(), now.Add(time.Hour).UnixMilli())

@@ -38,16 +38,8 @@ func TestObservability(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	topics := pipeline.DefaultTopics()
-	b, err := startBroker(ctx, BrokerConfig{Listen: "127.0.0.1:0", Partitions: 3}, topics, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	b := testBroker(ctx, t, topics)
+	prod := testClient(t, b.Addr())
 	produced := map[string]int{}
 	produce := func(topic, key, value string) {
 		t.Helper()

@@ -21,11 +21,7 @@ func TestSimAndRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	topics := pipeline.DefaultTopics()
-	b, err := startBroker(ctx, BrokerConfig{Listen: "127.0.0.1:0", Partitions: 3}, topics, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBroker(ctx, t, topics)
 
 	run := startProc(t, []string{envGrantKey + "=sim-and-run-key-0123456789abcdef", envBrokers + "=" + b.Addr()},
 		"run", "--http", "127.0.0.1:0", "--group", "sim-and-run")
