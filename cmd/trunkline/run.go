@@ -21,9 +21,9 @@ var runUsage = usage{
 	synopsis: "trunkline run --brokers HOST:PORT[,HOST:PORT] [--config FILE] [--group ID] [--http ADDR] [--pprof] [--memory-limit SIZE] [--check-config]",
 	about: `Runs the processor against any Kafka cluster: it consumes car pings in the
 consumer group (each instance owns the cars of its partitions) and courier
-pings, windows and routes in full, and writes delivery events, dead letters
-and its state changelog. Run N instances with the same --group to share the
-load.
+pings, windows and routes in full, and writes delivery events and dead
+letters (the state changelog topic is created but not written yet). Run N
+instances with the same --group to share the load.
 
 The grant signing key comes from TRUNKLINE_GRANT_KEY (16 bytes or more; 32
 random bytes recommended); run refuses to start without it.
