@@ -29,10 +29,26 @@ func (e *Engine) CourierPing(now int64, p *CourierPing) Reason {
 		e.couriers[p.CourierID] = f
 	}
 	f.ts, f.lat, f.lng = p.TS, p.Lat, p.Lng
-	f.cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
-	f.proxCell = geo.Cell(p.Lat, p.Lng, e.proxRes)
+	f.cell, f.proxCell = 0, 0 // computed when first needed: most engines own none of the route's parked cars
 	e.courierNear(now, r, f, p.TS)
 	return Applied
+}
+
+// courierCell returns the H3 cell of courier fix f at the indexing
+// resolution, computing it on first use (0 is never a valid cell).
+func (e *Engine) courierCell(f *courierFix) int64 {
+	if f.cell == 0 {
+		f.cell = geo.Cell(f.lat, f.lng, e.cfg.H3Resolution)
+	}
+	return f.cell
+}
+
+// courierProxCell is courierCell at the proximity resolution.
+func (e *Engine) courierProxCell(f *courierFix) int64 {
+	if f.proxCell == 0 {
+		f.proxCell = geo.Cell(f.lat, f.lng, e.proxRes)
+	}
+	return f.proxCell
 }
 
 // courierNear checks courier fix f against the windows of route r that are
@@ -63,7 +79,7 @@ func (e *Engine) proximity(now int64, w *window, c *carState, f *courierFix, ts 
 		return
 	}
 	d := math.Inf(1)
-	if w.disk != nil && w.disk.cells.Contains(f.proxCell) {
+	if w.disk != nil && w.disk.cells.Contains(e.courierProxCell(f)) {
 		d = geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
 	}
 	if w.arrived && d > e.cfg.DepartureRadiusM {
@@ -71,11 +87,11 @@ func (e *Engine) proximity(now int64, w *window, c *carState, f *courierFix, ts 
 	}
 	if d <= e.cfg.ApproachRadiusM && !w.approachSent {
 		w.approachSent = true
-		e.emitPos(now, w, EvCourierApproaching, ts, f.lat, f.lng, f.cell, d, nil)
+		e.emitPos(now, w, EvCourierApproaching, ts, f.lat, f.lng, e.courierCell(f), d, nil)
 	}
 	if d <= e.cfg.ArrivalRadiusM && !w.arrived {
 		w.arrived = true
-		e.emitPos(now, w, EvCourierArrived, ts, f.lat, f.lng, f.cell, d, nil)
+		e.emitPos(now, w, EvCourierArrived, ts, f.lat, f.lng, e.courierCell(f), d, nil)
 	}
 	e.evaluate(now, w, c, ts)
 }

@@ -127,8 +127,8 @@ type sharedDisk struct {
 type courierFix struct {
 	ts       int64
 	lat, lng float64
-	cell     int64 // at the indexing resolution
-	proxCell int64 // at the proximity resolution
+	cell     int64 // at the indexing resolution; 0 until first needed
+	proxCell int64 // at the proximity resolution; 0 until first needed
 }
 
 // NewEngine returns an engine with the given rules.
