@@ -12,9 +12,9 @@ import (
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC).UnixMilli()
 
-// benchEngine returns an engine with n open windows (VINs V000000..) and the
-// VIN of the first.
-func benchEngine(tb testing.TB, n int) *Engine {
+// testEngine returns an engine with the default rules and the scenarios'
+// grant key, closed when the test ends.
+func testEngine(tb testing.TB) *Engine {
 	tb.Helper()
 	cfg := DefaultEngineConfig()
 	cfg.GrantKey = scenarioKey
@@ -23,6 +23,14 @@ func benchEngine(tb testing.TB, n int) *Engine {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(e.Close)
+	return e
+}
+
+// benchEngine returns an engine with n open windows (VINs V000000..) and the
+// VIN of the first.
+func benchEngine(tb testing.TB, n int) *Engine {
+	tb.Helper()
+	e := testEngine(tb)
 	for i := range n {
 		w := Window{ID: fmt.Sprintf("W-%06d", i), Kind: KindDelivery, VIN: fmt.Sprintf("V%016d", i),
 			Start: t0, End: t0 + 365*24*3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
@@ -348,13 +356,7 @@ func TestWindowRecreatedUnderSameID(t *testing.T) {
 // drift. (A store that evicts its oldest entries, as a fastcache ring does
 // once it wraps, loses the parked car here.)
 func TestCarStateSurvivesOtherCars(t *testing.T) {
-	cfg := DefaultEngineConfig()
-	cfg.GrantKey = scenarioKey
-	e, err := NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
+	e := testEngine(t)
 	const others = 2000
 	for i := range others + 1 {
 		w := Window{ID: fmt.Sprintf("W-%06d", i), Kind: KindDelivery, VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i),

@@ -50,13 +50,7 @@ func runScenario(t *testing.T, path string) scenarioResult {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cfg := DefaultEngineConfig()
-	cfg.GrantKey = scenarioKey
-	e, err := NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
+	e := testEngine(t)
 
 	var res scenarioResult
 	res.engine = e
