@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -145,7 +146,11 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 	go func() { defer close(consumerDone); lv.consume(cctx, ecl) }()
 	defer func() { stopConsumer(); <-consumerDone }()
 
-	rj, err := startJob(ctx, c.Spawn, job{Role: roleProcessor, Brokers: []string{b.addr}, Group: fmt.Sprintf("live-%d", run), Overrides: c.Overrides})
+	pj := job{Role: roleProcessor, Brokers: []string{b.addr}, Group: fmt.Sprintf("live-%d", run), Overrides: c.Overrides}
+	if run == 0 && c.CPUProfileDir != "" {
+		pj.CPUProfile = filepath.Join(c.CPUProfileDir, "live.pprof")
+	}
+	rj, err := startJob(ctx, c.Spawn, pj)
 	if err != nil {
 		return nil, err
 	}

@@ -178,6 +178,9 @@ func (w *worker) process(recs []*kgo.Record) {
 			if w.cause == 0 {
 				w.cause = appendMs(rec)
 			}
+			if len(w.eng.Events()) >= emitChunk {
+				w.emit()
+			}
 		}
 	}
 	w.emit()
@@ -189,6 +192,12 @@ func (w *worker) process(recs []*kgo.Record) {
 	w.publish()
 	w.drained(len(recs))
 }
+
+// emitChunk is how many events a worker lets the engine buffer before it
+// hands them to the sink, within a batch of records: a poll of thousands of
+// windowed pings (catching up) then reuses one small buffer instead of
+// growing one past maxKeptEvents each time.
+const emitChunk = 1024
 
 // applyPending applies the updates waiting in the inbox.
 func (w *worker) applyPending() {
@@ -210,6 +219,9 @@ func (w *worker) apply(u *tableUpdate) {
 	case updSnapshot:
 		for _, win := range u.snap.windows {
 			w.eng.PutWindow(now, win)
+			if len(w.eng.Events()) >= emitChunk {
+				w.emit()
+			}
 		}
 		for _, rt := range u.snap.routes {
 			w.eng.PutRoute(now, rt)

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +168,87 @@ func TestWorkerProduceTimeout(t *testing.T) {
 	}
 	if w.err == nil || w.p.failure() == nil {
 		t.Fatal("no failure after ProduceTimeout worth of ticks")
+	}
+}
+
+// bufferSink records the events handed to it and the most events its
+// worker's engine held at once while it was called.
+type bufferSink struct {
+	ackSink
+	w       **worker
+	ids     []string
+	maxHeld int
+	maxCap  int
+}
+
+func (s *bufferSink) Event(_ context.Context, ev *Event, ack func(error)) {
+	if strings.HasPrefix(ev.WindowID, "WC-") { // not the test worker's own window
+		s.ids = append(s.ids, ev.ID)
+	}
+	e := (*s.w).eng
+	s.maxHeld, s.maxCap = max(s.maxHeld, len(e.Events())), max(s.maxCap, cap(e.Events()))
+	ack(nil)
+}
+
+// TestWorkerEmitsInChunks: a batch whose pings emit thousands of events
+// (catching up on cars whose windows open) reaches the sink whole and in
+// order, with the engine's event buffer never holding more than about
+// emitChunk events, so no batch grows it past what ResetEvents keeps.
+func TestWorkerEmitsInChunks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cars int
+	}{
+		{"under one chunk", emitChunk / 4},
+		{"many chunks", 3 * emitChunk},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w *worker
+			snk := &bufferSink{w: &w}
+			w, b := newTestWorker(t, snk)
+			ref := testEngine(t)
+			now := *b.clock
+			recs := make([]*kgo.Record, tc.cars)
+			for i := range recs {
+				win := &Window{ID: fmt.Sprintf("WC-%d", i), OrderID: "O", Kind: KindDelivery, VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", 500_000+i),
+					Start: now - 60_000, End: now + 3_600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+				w.apply(&tableUpdate{kind: updPutWindow, window: win})
+				ref.PutWindow(now, win)
+				recs[i] = &kgo.Record{Topic: w.p.cfg.Topics.CarPings, Offset: int64(i), Value: []byte(fmt.Sprintf(
+					`{"vin":%q,"ts":%d,"lat":48.13722,"lng":11.57562,"accuracy_m":6.5,"trunk":"closed","locked":true,"location_type":"last_parked"}`,
+					win.VIN, now-1000))}
+			}
+			// One ping moves stream time past the windows' start: they all
+			// open at once (tracking_started each, a burst of one engine
+			// call), before the batch measured.
+			first := &kgo.Record{Topic: w.p.cfg.Topics.CarPings, Value: []byte(fmt.Sprintf(
+				`{"vin":"WAUZZZ4G0FN000001","ts":%d,"lat":48.13722,"lng":11.57562,"accuracy_m":6.5,"trunk":"closed","locked":true,"location_type":"last_parked"}`, now-2000))}
+			w.process([]*kgo.Record{first})
+			for i := range recs {
+				recs[i].Offset++
+			}
+			snk.ids, snk.maxHeld, snk.maxCap = nil, 0, 0
+			var want []string
+			for _, r := range append([]*kgo.Record{first}, recs...) {
+				var p CarPing
+				if err := DecodeCarPing(&p, r.Value); err != nil {
+					t.Fatal(err)
+				}
+				ref.CarPing(now, &p)
+			}
+			for _, ev := range ref.Events()[tc.cars:] { // after the windows' tracking_started
+				want = append(want, ev.ID)
+			}
+			if len(want) < 2*tc.cars {
+				t.Fatalf("reference engine emitted %d events for %d cars' first pings, want at least 2 each", len(want), tc.cars)
+			}
+			w.process(recs)
+			if !slices.Equal(snk.ids, want) {
+				t.Fatalf("the sink got %d events, want the engine's %d in the same order", len(snk.ids), len(want))
+			}
+			if limit := emitChunk + 8; snk.maxHeld > limit || snk.maxCap > maxKeptEvents {
+				t.Fatalf("the engine held up to %d events (capacity %d) while emitting, want at most %d (capacity %d)", snk.maxHeld, snk.maxCap, limit, maxKeptEvents)
+			}
+		})
 	}
 }

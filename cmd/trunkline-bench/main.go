@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		name      = fs.String("name", "", "report file `NAME` without extension (default: report, or quick with --quick)")
 		runs      = fs.Int("runs", 0, "runs of each figure `N` (default 3, 1 with --quick)")
 		scenarios = fs.String("scenarios", "", "comma-separated `LIST` of scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (default all)")
-		profile   = fs.String("cpuprofile", "", "`DIR` to write CPU profiles of the processor's first catch-up run of each catch-up scenario to")
+		profile   = fs.String("cpuprofile", "", "`DIR` to write CPU profiles of the processor's first run of each catch-up scenario and of the live scenario to")
 		inProcess = fs.Bool("in-process", false, "run the processor and the baselines in this process instead of child processes (RSS then includes the broker)")
 		linger    = fs.Duration("produce-linger", -1, "experiment: the processor's produce_linger `D` (default: the default configuration's)")
 		buffered  = fs.Int("max-buffered-records", 0, "experiment: the processor's max_buffered_records `N`")
