@@ -188,3 +188,88 @@ func (d *decodeH3) stop() {
 	d.mu.Unlock()
 	d.wg.Wait()
 }
+
+// relayTopic is where the relay baseline of the live scenario writes: the
+// car pings it consumed, unchanged, with as many partitions as the events
+// topic.
+const relayTopic = "trunkline-bench.relay"
+
+// runRelayJob is the relay baseline of the live scenario: a group consumer
+// of the car pings, with the processor's client settings (a 1 s fetch
+// wait, polls of up to MaxPollRecords), that produces every record it reads
+// to relayTopic, key, value and timestamp unchanged, through a producer
+// with the sink's settings (the default produce_linger, franz-go's default
+// compression). Its latency, ping produced to relayed record read back, is
+// what the broker, the clients and the machine cost with no processing at
+// all: the floor under the processor's figure. It runs until ctx is done;
+// it is ready once its partitions are assigned (the harness has committed
+// the group's offsets at the end of the topic beforehand).
+func runRelayJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, error) {
+	start, cpu0 := time.Now(), cpuTime()
+	cfg := pipeline.DefaultConfig()
+	linger := cfg.ProduceLinger
+	if l := j.Overrides.ProduceLinger; l != nil {
+		linger = *l
+	}
+	var assigned atomic.Bool
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(j.Brokers...),
+		kgo.ClientID("trunkline-bench-relay"),
+		kgo.ConsumerGroup(j.Group),
+		kgo.ConsumeTopics(cfg.Topics.CarPings),
+		kgo.FetchMaxWait(time.Second),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { assigned.Store(true) }),
+		kgo.ProducerLinger(linger),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the relay client: %w", err)
+	}
+	defer cl.Close()
+	maxPoll := cfg.MaxPollRecords
+	if n := j.Overrides.MaxPollRecords; n > 0 {
+		maxPoll = n
+	}
+	pctx := context.WithoutCancel(ctx) // what was read is relayed, even while stopping
+	var relayed, failed atomic.Int64
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			failed.Add(1)
+		}
+	}
+	ready := false
+	lastProgress := start
+	for ctx.Err() == nil {
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if !ready { // wake up to report readiness even with nothing to read
+			wctx, cancel = context.WithTimeout(ctx, 10*time.Millisecond)
+		}
+		fs := cl.PollRecords(wctx, maxPoll)
+		cancel()
+		if fs.IsClientClosed() {
+			break
+		}
+		if !ready && assigned.Load() {
+			ready = true
+			report(jobMsg{Kind: "ready"})
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			cl.Produce(pctx, &kgo.Record{Topic: relayTopic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}, promise)
+			relayed.Add(1)
+		})
+		if now := time.Now(); now.Sub(lastProgress) >= progressEvery {
+			lastProgress = now
+			report(jobMsg{Kind: "progress", Progress: jobCounts{Consumed: uint64(relayed.Load()), CPU: cpuTime() - cpu0}})
+		}
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cl.Flush(fctx); err != nil {
+		return nil, fmt.Errorf("relay: cannot flush: %w", err)
+	}
+	if n := failed.Load(); n > 0 {
+		return nil, fmt.Errorf("relay: %d records could not be produced", n)
+	}
+	n := uint64(relayed.Load())
+	return &jobResult{Role: j.Role, Consumed: n, Emitted: n, Acked: n, Elapsed: time.Since(start), CPU: cpuTime() - cpu0}, nil
+}

@@ -26,14 +26,25 @@ var latencyTargets = []struct{ rate, p99Ms float64 }{{100_000, 5}, {300_000, 20}
 type chartSeries struct {
 	name  string
 	color string
+	dash  string // stroke-dasharray of its line, "" for solid
 	get   func(*LivePoint) Figure
 }
 
 var chartSeriesList = []chartSeries{
-	{"p50", "#1b9e77", func(p *LivePoint) Figure { return p.P50Ms }},
-	{"p90", "#7570b3", func(p *LivePoint) Figure { return p.P90Ms }},
-	{"p99", "#d95f02", func(p *LivePoint) Figure { return p.P99Ms }},
-	{"max", "#666666", func(p *LivePoint) Figure { return p.MaxMs }},
+	{"p50", "#1b9e77", "", func(p *LivePoint) Figure { return p.P50Ms }},
+	{"p90", "#7570b3", "", func(p *LivePoint) Figure { return p.P90Ms }},
+	{"p99", "#d95f02", "", func(p *LivePoint) Figure { return p.P99Ms }},
+	{"max", "#666666", "", func(p *LivePoint) Figure { return p.MaxMs }},
+	{"relay p50", "#1b9e77", "5,4", func(p *LivePoint) Figure { return relayFigure(p, func(r *LivePoint) Figure { return r.P50Ms }) }},
+	{"relay p99", "#d95f02", "5,4", func(p *LivePoint) Figure { return relayFigure(p, func(r *LivePoint) Figure { return r.P99Ms }) }},
+}
+
+// relayFigure is get of p's relay baseline, zero when it has none.
+func relayFigure(p *LivePoint, get func(*LivePoint) Figure) Figure {
+	if p.Relay == nil {
+		return Figure{}
+	}
+	return get(p.Relay)
 }
 
 // WriteLatencyChart writes the live scenario's latency chart as SVG. With
@@ -150,11 +161,11 @@ func writeChart(w *bufio.Writer, pts []LivePoint, subtitle string) {
 				x, py(f.Median), s.color, s.name, fmtRate(pts[i].OfferedPerS), fmtMs(f.Median), fmtMs(f.Min), fmtMs(f.Max))
 		}
 		if len(path) > 0 {
-			fmt.Fprintf(w, `<path d="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", path, s.color)
+			fmt.Fprintf(w, `<path d="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", path, s.color, dashAttr(s.dash))
 		}
 		ly := plotT + 10 + li*22
-		fmt.Fprintf(w, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/><circle cx="%d" cy="%d" r="3.5" fill="%s"/>`+"\n",
-			plotR+20, ly, plotR+44, ly, s.color, plotR+32, ly, s.color)
+		fmt.Fprintf(w, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/><circle cx="%d" cy="%d" r="3.5" fill="%s"/>`+"\n",
+			plotR+20, ly, plotR+44, ly, s.color, dashAttr(s.dash), plotR+32, ly, s.color)
 		fmt.Fprintf(w, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", plotR+52, ly, s.name)
 	}
 	// Targets.
@@ -170,6 +181,14 @@ func writeChart(w *bufio.Writer, pts []LivePoint, subtitle string) {
 	fmt.Fprintf(w, `<text x="%d" y="%d" dominant-baseline="middle">p99 target</text>`+"\n", plotR+52, ly)
 	fmt.Fprintf(w, `<text x="%d" y="%d" fill="#555" font-size="11">whiskers: min–max over runs</text>`+"\n", plotR+8, ly+24)
 	w.WriteString("</svg>\n")
+}
+
+// dashAttr is the stroke-dasharray attribute of dash, if any.
+func dashAttr(dash string) string {
+	if dash == "" {
+		return ""
+	}
+	return ` stroke-dasharray="` + dash + `"`
 }
 
 // niceCeil rounds v up to six x-axis steps of 1, 2, 2.5 or 5 times a

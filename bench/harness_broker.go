@@ -28,7 +28,8 @@ type harnessBroker struct {
 
 // startHarnessBroker starts a broker on 127.0.0.1 and creates the topics:
 // car pings, events and state with partitions partitions, the broadcast
-// topics and the DLQ with one (as `trunkline broker` does).
+// topics and the DLQ with one (as `trunkline broker` does), and the live
+// scenario's relay topic.
 func startHarnessBroker(ctx context.Context, partitions int) (*harnessBroker, error) {
 	cluster, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
@@ -56,7 +57,7 @@ func startHarnessBroker(ctx context.Context, partitions int) (*harnessBroker, er
 		configs map[string]*string
 	}{
 		{t.CarPings, n, nil}, {t.CourierPings, 1, nil}, {t.Windows, 1, compact}, {t.Routes, 1, compact},
-		{t.Events, n, nil}, {t.DLQ, 1, nil}, {t.State, n, compact},
+		{t.Events, n, nil}, {t.DLQ, 1, nil}, {t.State, n, compact}, {relayTopic, n, nil},
 	} {
 		if _, err := b.adm.CreateTopic(ctx, s.parts, 1, s.configs, s.name); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			b.Close()

@@ -31,6 +31,7 @@ const (
 	roleProcessor = "processor" // pipeline.Processor with the Kafka sink
 	roleBare      = "bare"      // franz-go group consumer that discards
 	roleDecodeH3  = "decode-h3" // group consumer that decodes and indexes each ping
+	roleRelay     = "relay"     // group consumer that produces each ping unchanged (live floor)
 )
 
 // job is one consumer the harness runs against the broker: the processor
@@ -163,6 +164,8 @@ func runJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, error)
 		return runProcessorJob(ctx, j, report)
 	case roleBare, roleDecodeH3:
 		return runBaselineJob(ctx, j, report)
+	case roleRelay:
+		return runRelayJob(ctx, j, report)
 	}
 	return nil, fmt.Errorf("unknown job role %q", j.Role)
 }
@@ -227,6 +230,13 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		}
 	}()
 
+	if v := os.Getenv("CHILD_GOGC"); v != "" {
+		n, _ := strconv.Atoi(v)
+		debug.SetGCPercent(n)
+	}
+	if f := os.Getenv("MEMPROF"); f != "" {
+		defer func() { w, _ := os.Create(f); pprof.Lookup("allocs").WriteTo(w, 0); w.Close() }()
+	}
 	start, cpu0 := time.Now(), cpuTime()
 	snk, err := sink.NewKafka(sink.KafkaConfigFrom(cfg), sinkClientID)
 	if err != nil {

@@ -41,6 +41,7 @@ const liveWarmupRate = 100_000
 type livePhase struct {
 	samples []int64 // ns
 	approx  int     // events matched by their millisecond ts only
+	relay   bool    // timing the relay baseline's records, not events
 }
 
 // liveRun is one run of the live scenario.
@@ -50,6 +51,7 @@ type liveRun struct {
 	f       *syntheticFleet
 	planned []atomic.Int64 // scheduled send time of each car's latest ping, Unix ns
 	next    int64          // pings offered so far: ping g goes to car g mod cars, as its (g / cars)th
+	carOf   map[string]int // car index by VIN, for the relayed pings
 
 	mu    sync.Mutex
 	phase *livePhase
@@ -61,35 +63,43 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 	c := &h.cfg
 	sr := ScenarioReport{
 		Name: ScenarioLive,
-		Description: fmt.Sprintf("live: %s cars in open windows, every ping causes one event (car_moved or car_parked); each rate offered for %v after a warm-up; latency from the ping's scheduled send time to its event read by a consumer of the events topic",
+		Description: fmt.Sprintf("live: %s cars in open windows, every ping causes one event (car_moved or car_parked); each rate offered for %v after a warm-up; latency from the ping's scheduled send time to its event read by a consumer of the events topic. Then each rate is offered again with the relay baseline in place of the processor (a consumer that produces every ping unchanged to another topic, with the processor's client settings): the latency of consume → produce → consume on this broker and machine with no processing",
 			count(float64(c.LiveCars)), c.LiveDuration),
 	}
 	type acc struct {
 		achieved, p50, p90, p99, max, pings, events, missing []float64
 		proc, harness, other                                 []float64
 	}
-	accs := make([]acc, len(c.LiveRates))
-	for run := range c.Runs {
-		points, err := h.liveOnce(ctx, run)
-		if err != nil {
-			return nil, err
-		}
-		for i, p := range points {
-			a := &accs[i]
-			a.achieved = append(a.achieved, p.achieved)
-			a.p50, a.p90, a.p99, a.max = append(a.p50, p.p50), append(a.p90, p.p90), append(a.p99, p.p99), append(a.max, p.max)
-			a.pings, a.events, a.missing = append(a.pings, float64(p.pings)), append(a.events, float64(p.events)), append(a.missing, float64(p.pings-p.events))
-			a.proc, a.harness, a.other = append(a.proc, p.procCores), append(a.harness, p.harnessCores), append(a.other, p.otherCores)
-		}
+	add := func(a *acc, p livePoint) {
+		a.achieved = append(a.achieved, p.achieved)
+		a.p50, a.p90, a.p99, a.max = append(a.p50, p.p50), append(a.p90, p.p90), append(a.p99, p.p99), append(a.max, p.max)
+		a.pings, a.events, a.missing = append(a.pings, float64(p.pings)), append(a.events, float64(p.events)), append(a.missing, float64(p.pings-p.events))
+		a.proc, a.harness, a.other = append(a.proc, p.procCores), append(a.harness, p.harnessCores), append(a.other, p.otherCores)
 	}
-	for i, r := range c.LiveRates {
-		a := &accs[i]
-		sr.Live = append(sr.Live, LivePoint{
+	point := func(r float64, a *acc) LivePoint {
+		return LivePoint{
 			OfferedPerS: r, AchievedPerS: newFigure(a.achieved),
 			P50Ms: newFigure(a.p50), P90Ms: newFigure(a.p90), P99Ms: newFigure(a.p99), MaxMs: newFigure(a.max),
 			Pings: newFigure(a.pings), Events: newFigure(a.events), Missing: newFigure(a.missing),
 			ProcessorCores: newFigure(a.proc), HarnessCores: newFigure(a.harness), OtherCores: newFigure(a.other),
-		})
+		}
+	}
+	accs, relays := make([]acc, len(c.LiveRates)), make([]acc, len(c.LiveRates))
+	for run := range c.Runs {
+		points, relay, err := h.liveOnce(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		for i := range points {
+			add(&accs[i], points[i])
+			add(&relays[i], relay[i])
+		}
+	}
+	for i, r := range c.LiveRates {
+		lp := point(r, &accs[i])
+		rp := point(r, &relays[i])
+		lp.Relay = &rp
+		sr.Live = append(sr.Live, lp)
 	}
 	return []ScenarioReport{sr}, nil
 }
@@ -107,18 +117,22 @@ type livePoint struct {
 
 // liveOnce runs the live scenario once: a broker, the windows, the
 // processor, a warm-up, then each rate in turn.
-func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
+func (h *harness) liveOnce(ctx context.Context, run int) (points, relay []livePoint, err error) {
 	c := &h.cfg
 	b, err := startHarnessBroker(ctx, c.Partitions)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer b.Close()
 	lv := &liveRun{h: h, b: b, f: newSyntheticFleet(c.Seed, c.LiveCars, time.Now().UnixMilli()), planned: make([]atomic.Int64, c.LiveCars)}
+	lv.carOf = make(map[string]int, len(lv.f.cars))
+	for i := range lv.f.cars {
+		lv.carOf[string(lv.f.cars[i].vin)] = i
+	}
 
 	l, err := newLoader(ctx, b.addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = l.produce(lv.f.windows(nil, b.topics.Windows))
 	if err == nil {
@@ -126,19 +140,19 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 	}
 	l.close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	// The events consumer reads from the start of the (fresh) events
-	// topic.
+	// The events consumer reads from the start of the (fresh) events and
+	// relay topics.
 	ecl, err := kgo.NewClient(
 		kgo.SeedBrokers(b.addr),
 		kgo.ClientID("trunkline-bench-events"),
-		kgo.ConsumeTopics(b.topics.Events),
+		kgo.ConsumeTopics(b.topics.Events, relayTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the events consumer: %w", err)
+		return nil, nil, fmt.Errorf("cannot create the events consumer: %w", err)
 	}
 	defer ecl.Close()
 	cctx, stopConsumer := context.WithCancel(ctx)
@@ -152,7 +166,7 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 	}
 	rj, err := startJob(ctx, c.Spawn, pj)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stopped := false
 	defer func() {
@@ -162,7 +176,7 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 		}
 	}()
 	if m, ok := rj.next(ctx); !ok || m.Kind != "ready" {
-		return nil, fmt.Errorf("the processor did not become ready: %s", m.Err)
+		return nil, nil, fmt.Errorf("the processor did not become ready: %s", m.Err)
 	}
 
 	pcl, err := kgo.NewClient(
@@ -173,7 +187,7 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 		kgo.MaxBufferedRecords(1<<20),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the load producer: %w", err)
+		return nil, nil, fmt.Errorf("cannot create the load producer: %w", err)
 	}
 	defer pcl.Close()
 	prod := newProducer(pcl, ctx)
@@ -183,55 +197,119 @@ func (h *harness) liveOnce(ctx context.Context, run int) ([]livePoint, error) {
 	warm := int64(c.LiveCars)
 	h.logf("live: run %d/%d warm-up, %s cars pinged once", run+1, c.Runs, count(float64(warm)))
 	if _, err := lv.offer(ctx, prod, min(liveWarmupRate, float64(warm)), warm); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := lv.await(ctx, func() bool { return lv.read() >= 3*warm }, liveDrain+time.Duration(warm/10_000)*time.Second); err != nil {
-		return nil, fmt.Errorf("warm-up: %d events read, want %d (tracking_started, car_located, car_parked per car): %w", lv.read(), 3*warm, err)
+		return nil, nil, fmt.Errorf("warm-up: %d events read, want %d (tracking_started, car_located, car_parked per car): %w", lv.read(), 3*warm, err)
 	}
 
-	var points []livePoint
 	for _, r := range c.LiveRates {
-		h.awaitQuiet(ctx)
-		ph := &livePhase{samples: make([]int64, 0, int(r*c.LiveDuration.Seconds())+1024)}
-		lv.mu.Lock()
-		lv.phase = ph
-		lv.mu.Unlock()
-		n := int64(r * c.LiveDuration.Seconds())
-		t0, m0, h0, p0 := time.Now(), machineBusy(), cpuTime(), rj.progress().CPU
-		achieved, err := lv.offer(ctx, prod, r, n)
+		p, err := lv.runPhase(ctx, prod, rj, run, r, false)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		el := time.Since(t0).Seconds()
-		pc, hc := (rj.progress().CPU-p0).Seconds()/el, (cpuTime()-h0).Seconds()/el
-		oc := max(0, (machineBusy()-m0).Seconds()/el-pc-hc)
-		got := func() int64 { lv.mu.Lock(); defer lv.mu.Unlock(); return int64(len(ph.samples)) }
-		_ = lv.await(ctx, func() bool { return got() >= n }, liveDrain)
-		lv.mu.Lock()
-		lv.phase = nil
-		lv.mu.Unlock()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		p := summarizePhase(ph, achieved, n)
-		p.procCores, p.harnessCores, p.otherCores = pc, hc, oc
-		if p.events == 0 {
-			return nil, fmt.Errorf("no event read back at %s", rate(r))
-		}
-		h.logf("live: run %d/%d at %s (achieved %s): %s events, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s; CPU: processor %.2f cores, harness %.2f, other processes %.2f",
-			run+1, c.Runs, rate(r), rate(achieved), count(float64(p.events)), p.p50, p.p90, p.p99, p.max, missingNote(p), pc, hc, oc)
 		points = append(points, p)
 	}
 	stopped = true
 	rj.stop()
 	res, err := rj.finish(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("processor: %w", err)
+		return nil, nil, fmt.Errorf("processor: %w", err)
 	}
 	if res.Emitted == 0 || res.Acked != res.Emitted {
-		return nil, fmt.Errorf("processor: %d events emitted, %d acknowledged", res.Emitted, res.Acked)
+		return nil, nil, fmt.Errorf("processor: %d events emitted, %d acknowledged", res.Emitted, res.Acked)
+	}
+	relay, err = lv.relayPhases(ctx, prod, run)
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay baseline: %w", err)
+	}
+	return points, relay, nil
+}
+
+// relayPhases offers each rate again with the relay baseline in place of
+// the processor, in a group whose offsets start at the end of the car-ping
+// topic.
+func (lv *liveRun) relayPhases(ctx context.Context, prod *producer, run int) ([]livePoint, error) {
+	c := &lv.h.cfg
+	group := fmt.Sprintf("live-relay-%d", run)
+	ends, err := lv.b.adm.ListEndOffsets(ctx, lv.b.topics.CarPings)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err == nil {
+		err = lv.b.adm.CommitAllOffsets(ctx, group, ends.Offsets())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the relay's group at the end of the car pings: %w", err)
+	}
+	rj, err := startJob(ctx, c.Spawn, job{Role: roleRelay, Brokers: []string{lv.b.addr}, Group: group, Overrides: c.Overrides})
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			rj.stop()
+			_, _ = rj.finish(context.WithoutCancel(ctx))
+		}
+	}()
+	if m, ok := rj.next(ctx); !ok || m.Kind != "ready" {
+		return nil, fmt.Errorf("not ready: %s", m.Err)
+	}
+	var points []livePoint
+	for _, r := range c.LiveRates {
+		p, err := lv.runPhase(ctx, prod, rj, run, r, true)
+		if err != nil {
+			return nil, err
+		}
+		points = append(points, p)
+	}
+	stopped = true
+	rj.stop()
+	if _, err := rj.finish(ctx); err != nil {
+		return nil, err
 	}
 	return points, nil
+}
+
+// runPhase offers rate r for the configured duration and times what comes
+// back: the processor's events, or with relay the relay's records.
+func (lv *liveRun) runPhase(ctx context.Context, prod *producer, rj *runningJob, run int, r float64, relay bool) (livePoint, error) {
+	c := &lv.h.cfg
+	lv.h.awaitQuiet(ctx)
+	ph := &livePhase{samples: make([]int64, 0, int(r*c.LiveDuration.Seconds())+1024), relay: relay}
+	lv.mu.Lock()
+	lv.phase = ph
+	lv.mu.Unlock()
+	n := int64(r * c.LiveDuration.Seconds())
+	t0, m0, h0, p0 := time.Now(), machineBusy(), cpuTime(), rj.progress().CPU
+	achieved, err := lv.offer(ctx, prod, r, n)
+	if err != nil {
+		return livePoint{}, err
+	}
+	el := time.Since(t0).Seconds()
+	pc, hc := (rj.progress().CPU-p0).Seconds()/el, (cpuTime()-h0).Seconds()/el
+	oc := max(0, (machineBusy()-m0).Seconds()/el-pc-hc)
+	got := func() int64 { lv.mu.Lock(); defer lv.mu.Unlock(); return int64(len(ph.samples)) }
+	_ = lv.await(ctx, func() bool { return got() >= n }, liveDrain)
+	lv.mu.Lock()
+	lv.phase = nil
+	lv.mu.Unlock()
+	if ctx.Err() != nil {
+		return livePoint{}, ctx.Err()
+	}
+	p := summarizePhase(ph, achieved, n)
+	p.procCores, p.harnessCores, p.otherCores = pc, hc, oc
+	who, what := "processor", "events"
+	if relay {
+		who, what = "relay", "relayed pings"
+	}
+	if p.events == 0 {
+		return livePoint{}, fmt.Errorf("nothing read back from the %s at %s", who, rate(r))
+	}
+	lv.h.logf("live: run %d/%d, %s at %s (achieved %s): %s %s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s; CPU: %s %.2f cores, harness %.2f, other processes %.2f",
+		run+1, c.Runs, who, rate(r), rate(achieved), count(float64(p.events)), what, p.p50, p.p90, p.p99, p.max, missingNote(p), who, pc, hc, oc)
+	return p, nil
 }
 
 func missingNote(p livePoint) string {
@@ -335,12 +413,23 @@ func (lv *liveRun) consume(ctx context.Context, cl *kgo.Client) {
 		lv.mu.Lock()
 		ph := lv.phase
 		fs.EachRecord(func(r *kgo.Record) {
-			lv.total++
-			if ph == nil || !isCarEvent(r) {
-				return
+			var car int
+			var ts int64
+			ok := true
+			if r.Topic == relayTopic {
+				if ph == nil || !ph.relay {
+					return
+				}
+				car, ok = lv.carOf[string(r.Key)]
+				ts = r.Timestamp.UnixMilli()
+			} else {
+				lv.total++
+				if ph == nil || ph.relay || !isCarEvent(r) {
+					return
+				}
+				car = carOfWindow(r.Key)
+				ts, ok = eventTS(r.Value)
 			}
-			car := carOfWindow(r.Key)
-			ts, ok := eventTS(r.Value)
 			if car < 0 || car >= len(lv.planned) || !ok {
 				return
 			}

@@ -64,6 +64,10 @@ type LivePoint struct {
 	ProcessorCores Figure `json:"processor_cores"`
 	HarnessCores   Figure `json:"harness_cores"`
 	OtherCores     Figure `json:"other_cores"`
+	// Relay is the same rate with the relay baseline in place of the
+	// processor: latencies of the pings it relayed, read back; its
+	// ProcessorCores are the relay's.
+	Relay *LivePoint `json:"relay,omitempty"`
 }
 
 // ScenarioReport is the outcome of one scenario.
@@ -244,6 +248,8 @@ type summaryLine struct {
 	P90Ms       *float64 `json:"p90_ms,omitempty"`
 	P99Ms       *float64 `json:"p99_ms,omitempty"`
 	MaxMs       *float64 `json:"max_ms,omitempty"`
+	RelayP50Ms  *float64 `json:"relay_p50_ms,omitempty"`
+	RelayP99Ms  *float64 `json:"relay_p99_ms,omitempty"`
 	RSSBytes    *float64 `json:"rss_bytes,omitempty"`
 	HeapBytes   *float64 `json:"heap_bytes,omitempty"`
 }
@@ -267,6 +273,9 @@ func (r *Report) WriteSummaryLines(w io.Writer) error {
 				offered := p.OfferedPerS
 				l := summaryLine{Scenario: liveName(p.OfferedPerS), OfferedPerS: &offered, PingsPerS: med(p.AchievedPerS),
 					Events: med(p.Events), P50Ms: med(p.P50Ms), P90Ms: med(p.P90Ms), P99Ms: med(p.P99Ms), MaxMs: med(p.MaxMs)}
+				if p.Relay != nil {
+					l.RelayP50Ms, l.RelayP99Ms = med(p.Relay.P50Ms), med(p.Relay.P99Ms)
+				}
 				if err := enc.Encode(l); err != nil {
 					return err
 				}

@@ -92,6 +92,14 @@ func TestHarnessTiny(t *testing.T) {
 		if !(p.P50Ms.Median > 0) || p.P50Ms.Median > p.P90Ms.Median || p.P90Ms.Median > p.P99Ms.Median || p.P99Ms.Median > p.MaxMs.Median {
 			t.Errorf("live at %v: percentiles out of order: p50 %v p90 %v p99 %v max %v", p.OfferedPerS, p.P50Ms.Median, p.P90Ms.Median, p.P99Ms.Median, p.MaxMs.Median)
 		}
+		r := p.Relay
+		if r == nil {
+			t.Errorf("live at %v: no relay baseline", p.OfferedPerS)
+			continue
+		}
+		if r.Events.Median != want || r.Missing.Max != 0 || !(r.P50Ms.Median > 0) || r.P50Ms.Median > r.P99Ms.Median {
+			t.Errorf("live at %v, relay: %v pings read back, %v missing, p50 %v p99 %v; want %v, 0, 0 < p50 <= p99", p.OfferedPerS, r.Events.Median, r.Missing.Max, r.P50Ms.Median, r.P99Ms.Median, want)
+		}
 	}
 	mem := byName[bench.ScenarioMemory]
 	if !(mem.RSSBytes.Median > 0) || !(mem.HeapInuseBytes.Median > 0) || mem.RSSBytes.Median < mem.HeapInuseBytes.Median {
