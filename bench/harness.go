@@ -165,6 +165,9 @@ type Overrides struct {
 	// MemoryLimit is the processor's memory_limit (debug.SetMemoryLimit)
 	// in bytes when > 0; the default configuration sets none.
 	MemoryLimit int64 `json:"memory_limit,omitempty"`
+	// GCPercent replaces the processor's gc_percent when not nil (GOGC in
+	// the environment wins over both, as with trunkline run).
+	GCPercent *int `json:"gc_percent,omitempty"`
 }
 
 // String lists the overrides, "defaults" when there are none.
@@ -184,6 +187,9 @@ func (o Overrides) String() string {
 	}
 	if o.MemoryLimit > 0 {
 		parts = append(parts, fmt.Sprintf("memory_limit %d MiB", o.MemoryLimit>>20))
+	}
+	if o.GCPercent != nil {
+		parts = append(parts, fmt.Sprintf("gc_percent %d", *o.GCPercent))
 	}
 	if len(parts) == 0 {
 		return "defaults"

@@ -214,6 +214,13 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 	if o.MemoryLimit > 0 {
 		debug.SetMemoryLimit(o.MemoryLimit)
 	}
+	if os.Getenv("GOGC") == "" { // as trunkline run: GOGC wins over gc_percent
+		gc := pipeline.DefaultGCPercent
+		if o.GCPercent != nil {
+			gc = *o.GCPercent
+		}
+		debug.SetGCPercent(gc)
+	}
 	var clientOpts []kgo.Opt
 	if o.FetchMaxPartitionBytes > 0 {
 		clientOpts = append(clientOpts, kgo.FetchMaxPartitionBytes(o.FetchMaxPartitionBytes))
@@ -230,13 +237,6 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		}
 	}()
 
-	if v := os.Getenv("CHILD_GOGC"); v != "" {
-		n, _ := strconv.Atoi(v)
-		debug.SetGCPercent(n)
-	}
-	if f := os.Getenv("MEMPROF"); f != "" {
-		defer func() { w, _ := os.Create(f); pprof.Lookup("allocs").WriteTo(w, 0); w.Close() }()
-	}
 	start, cpu0 := time.Now(), cpuTime()
 	snk, err := sink.NewKafka(sink.KafkaConfigFrom(cfg), sinkClientID)
 	if err != nil {

@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		poll      = fs.Int("max-poll-records", 0, "experiment: max_poll_records `N` of the processor and the baselines")
 		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer)")
 		memLimit  = fs.Int64("memory-limit-mib", 0, "experiment: the processor's memory_limit in `MiB` (default none, as in the default configuration)")
+		gcPercent = fs.Int("gc-percent", 0, "experiment: the processor's gc_percent `PERCENT` (default: the default configuration's; GOGC in the environment wins)")
 		render    = fs.String("render", "", "write the outputs of an earlier run from its JSON report `FILE` to --out, without running anything")
 		commit    = fs.String("commit", "", "`SHA` to record as the commit measured (default: git rev-parse HEAD in the working directory, +dirty when tracked files changed)")
 		fetchPart = fs.Int("fetch-max-partition-bytes", 0, "experiment: kgo.FetchMaxPartitionBytes `N` of the consumers (franz-go default 1 MiB)")
@@ -132,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	cfg.Overrides.MaxPollRecords = *poll
 	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
 	cfg.Overrides.MemoryLimit = *memLimit << 20
+	if *gcPercent != 0 {
+		cfg.Overrides.GCPercent = gcPercent
+	}
 	cfg.CPUProfileDir = *profile
 	cfg.Progress = stderr
 	cfg.MachineLock = true

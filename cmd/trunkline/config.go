@@ -42,6 +42,12 @@ type Config struct {
 	// grow to twice its live data first. 0 leaves the runtime's own
 	// limit: GOMEMLIMIT from the environment, else none.
 	MemoryLimit byteSize `yaml:"memory_limit"`
+	// GCPercent is the garbage collector's target percentage that run
+	// sets (debug.SetGCPercent), unless GOGC is in the environment: the
+	// heap may grow to live data × (1 + GCPercent/100) before a
+	// collection. -1 turns the percentage off, leaving only memory_limit,
+	// which must then be set.
+	GCPercent int `yaml:"gc_percent"`
 
 	HTTP   HTTPConfig   `yaml:"http"`
 	Log    LogConfig    `yaml:"log"`
@@ -61,7 +67,8 @@ type LogConfig struct {
 // repeats and documents.
 func defaultConfig() Config {
 	return Config{
-		Config: pipeline.DefaultConfig(),
+		Config:    pipeline.DefaultConfig(),
+		GCPercent: pipeline.DefaultGCPercent,
 		HTTP:   HTTPConfig{Addr: "127.0.0.1:8080"},
 		Log:    LogConfig{Level: "info", Format: "text"},
 		Broker: BrokerConfig{Listen: "127.0.0.1:9092", Partitions: 6},
@@ -113,6 +120,12 @@ func (c Config) Validate() error {
 	errs := []error{c.Config.Validate(), c.Log.Validate(), c.Broker.Validate(), c.Sim.bench(c.Topics, false).Validate()}
 	if c.MemoryLimit < 0 {
 		errs = append(errs, fmt.Errorf("memory_limit %v is negative: use 0 (the Go runtime's own limit) or a size such as 900MiB", c.MemoryLimit))
+	}
+	switch {
+	case c.GCPercent == -1 && c.MemoryLimit == 0:
+		errs = append(errs, errors.New("gc_percent -1 (off) needs memory_limit, or the heap grows without bound: set memory_limit, or gc_percent to 100 or more"))
+	case c.GCPercent != -1 && c.GCPercent < 10:
+		errs = append(errs, fmt.Errorf("gc_percent %d: use -1 (off, with memory_limit) or at least 10 (%d is the default)", c.GCPercent, pipeline.DefaultGCPercent))
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("http.addr %q is not host:port: %w", c.HTTP.Addr, err))

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trunkline/trunkline/pipeline"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -89,6 +91,62 @@ func TestRunMemoryLimit(t *testing.T) {
 			}
 			if got.MemoryLimit != tt.want {
 				t.Errorf("memory_limit %v, want %v", got.MemoryLimit, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunGCPercent: gc_percent defaults to pipeline.DefaultGCPercent, comes
+// from the file, the flag overrides it, and values that would collect
+// constantly or let the heap grow without bound are refused with what to
+// set instead.
+func TestRunGCPercent(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	file := write("gc.yaml", "gc_percent: 150\n")
+	offLimited := write("off-limited.yaml", "gc_percent: -1\nmemory_limit: 900MiB\n")
+	offUnbounded := write("off.yaml", "gc_percent: -1\n")
+	key := strings.Repeat("k", 32)
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		want      int
+		stderrHas string
+	}{
+		{name: "default", code: exitOK, want: pipeline.DefaultGCPercent},
+		{name: "file", args: []string{"--config", file}, code: exitOK, want: 150},
+		{name: "flag overrides file", args: []string{"--config", file, "--gc-percent", "100"}, code: exitOK, want: 100},
+		{name: "off with a memory limit", args: []string{"--config", offLimited}, code: exitOK, want: -1},
+		{name: "off without a memory limit", args: []string{"--config", offUnbounded}, code: exitFail, stderrHas: "needs memory_limit"},
+		{name: "off, limit from the flag", args: []string{"--config", offUnbounded, "--memory-limit", "1GiB"}, code: exitOK, want: -1},
+		{name: "too small", args: []string{"--gc-percent", "0"}, code: exitFail, stderrHas: "gc_percent 0"},
+		{name: "flag not a number", args: []string{"--gc-percent", "lots"}, code: exitUsage, stderrHas: "gc-percent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runInProcess(t, map[string]string{envGrantKey: key}, append([]string{"run", "--check-config"}, tt.args...)...)
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tt.stderrHas) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderrHas, stderr)
+			}
+			if code != exitOK {
+				return
+			}
+			var got Config
+			if err := decodeConfig([]byte(stdout), &got); err != nil {
+				t.Fatalf("printed configuration does not load: %v\n%s", err, stdout)
+			}
+			if got.GCPercent != tt.want {
+				t.Errorf("gc_percent %d, want %d", got.GCPercent, tt.want)
 			}
 		})
 	}
