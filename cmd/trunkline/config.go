@@ -69,10 +69,10 @@ func defaultConfig() Config {
 	return Config{
 		Config:    pipeline.DefaultConfig(),
 		GCPercent: pipeline.DefaultGCPercent,
-		HTTP:   HTTPConfig{Addr: "127.0.0.1:8080"},
-		Log:    LogConfig{Level: "info", Format: "text"},
-		Broker: BrokerConfig{Listen: "127.0.0.1:9092", Partitions: 6},
-		Sim:    defaultSimConfig(),
+		HTTP:      HTTPConfig{Addr: "127.0.0.1:8080"},
+		Log:       LogConfig{Level: "info", Format: "text"},
+		Broker:    BrokerConfig{Listen: "127.0.0.1:9092", Partitions: 6},
+		Sim:       defaultSimConfig(),
 	}
 }
 
