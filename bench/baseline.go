@@ -202,8 +202,8 @@ const relayTopic = "trunkline-bench.relay"
 // compression). Its latency, ping produced to relayed record read back, is
 // what the broker, the clients and the machine cost with no processing at
 // all: the floor under the processor's figure. It runs until ctx is done;
-// it is ready once its partitions are assigned (the harness has committed
-// the group's offsets at the end of the topic beforehand).
+// it is ready once its partitions are assigned (on a broker of its own, so
+// it reads every ping from the first).
 func runRelayJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, error) {
 	start, cpu0 := time.Now(), cpuTime()
 	cfg := pipeline.DefaultConfig()

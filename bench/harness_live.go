@@ -63,7 +63,7 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 	c := &h.cfg
 	sr := ScenarioReport{
 		Name: ScenarioLive,
-		Description: fmt.Sprintf("live: %s cars in open windows, every ping causes one event (car_moved or car_parked); each rate offered for %v after a warm-up; latency from the ping's scheduled send time to its event read by a consumer of the events topic. Then each rate is offered again with the relay baseline in place of the processor (a consumer that produces every ping unchanged to another topic, with the processor's client settings): the latency of consume → produce → consume on this broker and machine with no processing",
+		Description: fmt.Sprintf("live: %s cars in open windows, every ping causes one event (car_moved or car_parked); each rate offered for %v after a warm-up; latency from the ping's scheduled send time to its event read by a consumer of the events topic. Then each rate is offered again, on a fresh broker, with the relay baseline in place of the processor (a consumer that produces every ping unchanged to another topic, with the processor's client settings): the latency of consume → produce → consume on this kind of broker and machine with no processing",
 			count(float64(c.LiveCars)), c.LiveDuration),
 	}
 	type acc struct {
@@ -86,9 +86,15 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 	}
 	accs, relays := make([]acc, len(c.LiveRates)), make([]acc, len(c.LiveRates))
 	for run := range c.Runs {
-		points, relay, err := h.liveOnce(ctx, run)
+		points, lv, err := h.liveOnce(ctx, run)
 		if err != nil {
 			return nil, err
+		}
+		// The relay's phases come once the processor, its broker and its
+		// clients are gone.
+		relay, err := lv.relayPhases(ctx, run)
+		if err != nil {
+			return nil, fmt.Errorf("relay baseline: %w", err)
 		}
 		for i := range points {
 			add(&accs[i], points[i])
@@ -117,14 +123,14 @@ type livePoint struct {
 
 // liveOnce runs the live scenario once: a broker, the windows, the
 // processor, a warm-up, then each rate in turn.
-func (h *harness) liveOnce(ctx context.Context, run int) (points, relay []livePoint, err error) {
+func (h *harness) liveOnce(ctx context.Context, run int) (points []livePoint, lv *liveRun, err error) {
 	c := &h.cfg
 	b, err := startHarnessBroker(ctx, c.Partitions)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer b.Close()
-	lv := &liveRun{h: h, b: b, f: newSyntheticFleet(c.Seed, c.LiveCars, time.Now().UnixMilli()), planned: make([]atomic.Int64, c.LiveCars)}
+	lv = &liveRun{h: h, b: b, f: newSyntheticFleet(c.Seed, c.LiveCars, time.Now().UnixMilli()), planned: make([]atomic.Int64, c.LiveCars)}
 	lv.carOf = make(map[string]int, len(lv.f.cars))
 	for i := range lv.f.cars {
 		lv.carOf[string(lv.f.cars[i].vin)] = i
@@ -143,12 +149,12 @@ func (h *harness) liveOnce(ctx context.Context, run int) (points, relay []livePo
 		return nil, nil, err
 	}
 
-	// The events consumer reads from the start of the (fresh) events and
-	// relay topics.
+	// The events consumer reads from the start of the (fresh) events
+	// topic.
 	ecl, err := kgo.NewClient(
 		kgo.SeedBrokers(b.addr),
 		kgo.ClientID("trunkline-bench-events"),
-		kgo.ConsumeTopics(b.topics.Events, relayTopic),
+		kgo.ConsumeTopics(b.topics.Events),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)
 	if err != nil {
@@ -179,15 +185,9 @@ func (h *harness) liveOnce(ctx context.Context, run int) (points, relay []livePo
 		return nil, nil, fmt.Errorf("the processor did not become ready: %s", m.Err)
 	}
 
-	pcl, err := kgo.NewClient(
-		kgo.SeedBrokers(b.addr),
-		kgo.ClientID("trunkline-bench-feed"),
-		kgo.ProducerLinger(0),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedRecords(1<<20),
-	)
+	pcl, err := newLoadClient(b.addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot create the load producer: %w", err)
+		return nil, nil, err
 	}
 	defer pcl.Close()
 	prod := newProducer(pcl, ctx)
@@ -219,30 +219,37 @@ func (h *harness) liveOnce(ctx context.Context, run int) (points, relay []livePo
 	if res.Emitted == 0 || res.Acked != res.Emitted {
 		return nil, nil, fmt.Errorf("processor: %d events emitted, %d acknowledged", res.Emitted, res.Acked)
 	}
-	relay, err = lv.relayPhases(ctx, prod, run)
-	if err != nil {
-		return nil, nil, fmt.Errorf("relay baseline: %w", err)
-	}
-	return points, relay, nil
+	return points, lv, nil
 }
 
 // relayPhases offers each rate again with the relay baseline in place of
-// the processor, in a group whose offsets start at the end of the car-ping
-// topic.
-func (lv *liveRun) relayPhases(ctx context.Context, prod *producer, run int) ([]livePoint, error) {
+// the processor, on a broker of its own started for them (as the
+// processor's was for its phases: neither part runs on a broker holding the
+// other's records), with a load producer and a reader of their own.
+func (lv *liveRun) relayPhases(ctx context.Context, run int) ([]livePoint, error) {
 	c := &lv.h.cfg
-	group := fmt.Sprintf("live-relay-%d", run)
-	ends, err := lv.b.adm.ListEndOffsets(ctx, lv.b.topics.CarPings)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err == nil {
-		err = lv.b.adm.CommitAllOffsets(ctx, group, ends.Offsets())
-	}
+	b, err := startHarnessBroker(ctx, c.Partitions)
 	if err != nil {
-		return nil, fmt.Errorf("cannot start the relay's group at the end of the car pings: %w", err)
+		return nil, err
 	}
-	rj, err := startJob(ctx, c.Spawn, job{Role: roleRelay, Brokers: []string{lv.b.addr}, Group: group, Overrides: c.Overrides})
+	defer b.Close()
+	lv.b = b
+	rcl, err := kgo.NewClient(
+		kgo.SeedBrokers(b.addr),
+		kgo.ClientID("trunkline-bench-relayed"),
+		kgo.ConsumeTopics(relayTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the consumer of the relayed pings: %w", err)
+	}
+	defer rcl.Close()
+	cctx, stopConsumer := context.WithCancel(ctx)
+	consumerDone := make(chan struct{})
+	go func() { defer close(consumerDone); lv.consume(cctx, rcl) }()
+	defer func() { stopConsumer(); <-consumerDone }()
+
+	rj, err := startJob(ctx, c.Spawn, job{Role: roleRelay, Brokers: []string{b.addr}, Group: fmt.Sprintf("live-relay-%d", run), Overrides: c.Overrides})
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +263,12 @@ func (lv *liveRun) relayPhases(ctx context.Context, prod *producer, run int) ([]
 	if m, ok := rj.next(ctx); !ok || m.Kind != "ready" {
 		return nil, fmt.Errorf("not ready: %s", m.Err)
 	}
+	pcl, err := newLoadClient(b.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer pcl.Close()
+	prod := newProducer(pcl, ctx)
 	var points []livePoint
 	for _, r := range c.LiveRates {
 		p, err := lv.runPhase(ctx, prod, rj, run, r, true)
@@ -352,6 +365,22 @@ func (lv *liveRun) await(ctx context.Context, cond func() bool, d time.Duration)
 		time.Sleep(time.Millisecond)
 	}
 	return nil
+}
+
+// newLoadClient returns the load generator's producer: no linger, no
+// compression, room for a second of the highest rate.
+func newLoadClient(addr string) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.ClientID("trunkline-bench-feed"),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(1<<20),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the load producer: %w", err)
+	}
+	return cl, nil
 }
 
 // offer produces n pings at rate per second, each handed to the client at
