@@ -75,19 +75,9 @@ func TestRunMemoryLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runInProcess(t, map[string]string{envGrantKey: key}, append([]string{"run", "--check-config"}, tt.args...)...)
-			if code != tt.code {
-				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
-			}
-			if !strings.Contains(stderr, tt.stderrHas) {
-				t.Errorf("stderr lacks %q:\n%s", tt.stderrHas, stderr)
-			}
-			if code != exitOK {
+			got, ok := checkConfig(t, key, tt.args, tt.code, tt.stderrHas)
+			if !ok {
 				return
-			}
-			var got Config
-			if err := decodeConfig([]byte(stdout), &got); err != nil {
-				t.Fatalf("printed configuration does not load: %v\n%s", err, stdout)
 			}
 			if got.MemoryLimit != tt.want {
 				t.Errorf("memory_limit %v, want %v", got.MemoryLimit, tt.want)
@@ -131,23 +121,34 @@ func TestRunGCPercent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runInProcess(t, map[string]string{envGrantKey: key}, append([]string{"run", "--check-config"}, tt.args...)...)
-			if code != tt.code {
-				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
-			}
-			if !strings.Contains(stderr, tt.stderrHas) {
-				t.Errorf("stderr lacks %q:\n%s", tt.stderrHas, stderr)
-			}
-			if code != exitOK {
+			got, ok := checkConfig(t, key, tt.args, tt.code, tt.stderrHas)
+			if !ok {
 				return
-			}
-			var got Config
-			if err := decodeConfig([]byte(stdout), &got); err != nil {
-				t.Fatalf("printed configuration does not load: %v\n%s", err, stdout)
 			}
 			if got.GCPercent != tt.want {
 				t.Errorf("gc_percent %d, want %d", got.GCPercent, tt.want)
 			}
 		})
 	}
+}
+
+// checkConfig runs `run --check-config args` with the grant key set, checks
+// the exit code and that stderr holds stderrHas, and returns the printed
+// configuration loaded back; ok is false when the run was meant to fail.
+func checkConfig(t *testing.T, key string, args []string, wantCode int, stderrHas string) (got Config, ok bool) {
+	t.Helper()
+	code, stdout, stderr := runInProcess(t, map[string]string{envGrantKey: key}, append([]string{"run", "--check-config"}, args...)...)
+	if code != wantCode {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, stdout, stderr)
+	}
+	if !strings.Contains(stderr, stderrHas) {
+		t.Errorf("stderr lacks %q:\n%s", stderrHas, stderr)
+	}
+	if code != exitOK {
+		return got, false
+	}
+	if err := decodeConfig([]byte(stdout), &got); err != nil {
+		t.Fatalf("printed configuration does not load: %v\n%s", err, stdout)
+	}
+	return got, true
 }
