@@ -34,7 +34,7 @@ func baselineClient(j job) (*kgo.Client, error) {
 		kgo.ClientID("trunkline-bench-" + j.Role),
 		kgo.ConsumerGroup(j.Group),
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
-		kgo.FetchMaxWait(time.Second),
+		kgo.FetchMaxWait(j.Overrides.fetchMaxWait(cfg)),
 	}
 	if n := j.Overrides.FetchMaxPartitionBytes; n > 0 {
 		opts = append(opts, kgo.FetchMaxPartitionBytes(n))
@@ -217,7 +217,7 @@ func runRelayJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, e
 		kgo.ClientID("trunkline-bench-relay"),
 		kgo.ConsumerGroup(j.Group),
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
-		kgo.FetchMaxWait(time.Second),
+		kgo.FetchMaxWait(j.Overrides.fetchMaxWait(cfg)),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { assigned.Store(true) }),
 		kgo.ProducerLinger(linger),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),

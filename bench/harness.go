@@ -162,6 +162,9 @@ type Overrides struct {
 	// (franz-go's default is 1 MiB) when > 0, for the processor (through
 	// Options.ClientOpts) and the baselines alike.
 	FetchMaxPartitionBytes int32 `json:"fetch_max_partition_bytes,omitempty"`
+	// FetchMaxWait replaces fetch_max_wait when > 0, for the processor and
+	// the baselines alike.
+	FetchMaxWait time.Duration `json:"fetch_max_wait,omitempty"`
 	// MemoryLimit is the processor's memory_limit (debug.SetMemoryLimit)
 	// in bytes when > 0; the default configuration sets none.
 	MemoryLimit int64 `json:"memory_limit,omitempty"`
@@ -181,6 +184,9 @@ func (o Overrides) String() string {
 	}
 	if o.MaxPollRecords > 0 {
 		parts = append(parts, fmt.Sprintf("max_poll_records %d", o.MaxPollRecords))
+	}
+	if o.FetchMaxWait > 0 {
+		parts = append(parts, "fetch_max_wait "+o.FetchMaxWait.String())
 	}
 	if o.FetchMaxPartitionBytes > 0 {
 		parts = append(parts, fmt.Sprintf("fetch max partition bytes %d", o.FetchMaxPartitionBytes))

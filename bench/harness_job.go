@@ -211,6 +211,7 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 	if o.MaxPollRecords > 0 {
 		cfg.MaxPollRecords = o.MaxPollRecords
 	}
+	cfg.FetchMaxWait = o.fetchMaxWait(cfg)
 	if o.MemoryLimit > 0 {
 		debug.SetMemoryLimit(o.MemoryLimit)
 	}
@@ -577,4 +578,13 @@ func runJobTo(ctx context.Context, spawn Spawner, j job) (*jobResult, error) {
 	res.HarnessCPU = rj.doneCPU - cpu0
 	res.MachineCPU = rj.doneBusy - busy0
 	return res, nil
+}
+
+// fetchMaxWait is the fetch_max_wait of every consumer of a job: the
+// override, else cfg's.
+func (o Overrides) fetchMaxWait(cfg pipeline.Config) time.Duration {
+	if o.FetchMaxWait > 0 {
+		return o.FetchMaxWait
+	}
+	return cfg.FetchMaxWait
 }

@@ -44,7 +44,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-		kgo.FetchMaxWait(time.Second),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the consumer group client: %w", err)

@@ -273,7 +273,7 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	bc, err := kgo.NewClient(p.kafkaOpts(clientTables,
 		kgo.ConsumePartitions(start.consume),
-		kgo.FetchMaxWait(time.Second),
+		kgo.FetchMaxWait(p.cfg.FetchMaxWait),
 	)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the broadcast client: %w", err)

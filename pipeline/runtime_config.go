@@ -39,6 +39,12 @@ type Config struct {
 	MaxBufferedRecords int `yaml:"max_buffered_records"`
 	// MaxPollRecords bounds the records taken from the client per poll.
 	MaxPollRecords int `yaml:"max_poll_records"`
+	// FetchMaxWait is how long the broker may hold a fetch request of the
+	// processor's consumers while it has no new record to return. A fetch
+	// in flight holds only the partitions that had nothing buffered when it
+	// was sent: a partition resumed after flow control paused it waits for
+	// that fetch to return, so a long wait stalls a consumer catching up.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// TickInterval is how often (wall time) every partition's engine fires
 	// its due timers.
 	TickInterval time.Duration `yaml:"tick_interval"`
@@ -71,6 +77,7 @@ func DefaultConfig() Config {
 		CourierLookback:     10 * time.Minute,
 		MaxBufferedRecords:  10000,
 		MaxPollRecords:      10000,
+		FetchMaxWait:        100 * time.Millisecond,
 		TickInterval:        250 * time.Millisecond,
 		CommitInterval:      time.Second,
 		ProduceTimeout:      time.Minute,
@@ -120,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPollRecords < 1 {
 		errs = append(errs, fmt.Errorf("max_poll_records must be >= 1, got %d", c.MaxPollRecords))
+	}
+	if c.FetchMaxWait < 10*time.Millisecond || c.FetchMaxWait > 30*time.Second {
+		errs = append(errs, fmt.Errorf("fetch_max_wait %v out of range: use 10ms..30s", c.FetchMaxWait))
 	}
 	for _, f := range []struct {
 		name string

@@ -36,6 +36,8 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		{"courier_lookback", func(c *pipeline.Config) { c.CourierLookback = -time.Second }},
 		{"max_buffered_records", func(c *pipeline.Config) { c.MaxBufferedRecords = 0 }},
 		{"max_poll_records", func(c *pipeline.Config) { c.MaxPollRecords = 0 }},
+		{"fetch_max_wait", func(c *pipeline.Config) { c.FetchMaxWait = 0 }},
+		{"fetch_max_wait", func(c *pipeline.Config) { c.FetchMaxWait = time.Minute }},
 		{"tick_interval", func(c *pipeline.Config) { c.TickInterval = 0 }},
 		{"commit_interval", func(c *pipeline.Config) { c.CommitInterval = 0 }},
 		{"produce_timeout", func(c *pipeline.Config) { c.ProduceTimeout = 0 }},

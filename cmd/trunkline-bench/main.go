@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		gcPercent = fs.Int("gc-percent", 0, "experiment: the processor's gc_percent `PERCENT` (default: the default configuration's; GOGC in the environment wins)")
 		render    = fs.String("render", "", "write the outputs of an earlier run from its JSON report `FILE` to --out, without running anything")
 		commit    = fs.String("commit", "", "`SHA` to record as the commit measured (default: git rev-parse HEAD in the working directory, +dirty when tracked files changed)")
+		fetchWait = fs.Duration("fetch-max-wait", 0, "experiment: fetch_max_wait `D` of the processor and the baselines (default: the default configuration's)")
 		fetchPart = fs.Int("fetch-max-partition-bytes", 0, "experiment: kgo.FetchMaxPartitionBytes `N` of the consumers (franz-go default 1 MiB)")
 		summary   = fs.Bool("summary", false, "end by printing one JSON object per scenario on stdout (always with --quick)")
 		rates     = fs.String("live-rates", "", "comma-separated offered `RATES` of the live scenario, car pings per second (default 50000,100000,200000,300000)")
@@ -132,6 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	cfg.Overrides.MaxBufferedRecords = *buffered
 	cfg.Overrides.MaxPollRecords = *poll
 	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
+	cfg.Overrides.FetchMaxWait = *fetchWait
 	cfg.Overrides.MemoryLimit = *memLimit << 20
 	if *gcPercent != 0 {
 		cfg.Overrides.GCPercent = gcPercent
