@@ -4,6 +4,28 @@ import (
 	"github.com/trunkline/trunkline/geo"
 )
 
+// NoOpenWindow is the consent check of a car ping read by PeekCarPing: it
+// first moves stream time to ts as CarPing would (step 1 below), then
+// reports whether the car of vin has no open window here, in which case the
+// ping is filtered as FilterNoWindow. When it reports false, the ping is
+// decoded and goes to CarPing, whose step 1 then changes nothing.
+func (e *Engine) NoOpenWindow(now int64, vin []byte, ts int64) bool {
+	if ts <= now+e.cfg.FutureSkew.Milliseconds() {
+		e.observe(now, ts) // may open the car's window
+	}
+	if !e.vins.mayContain(vin) {
+		return true
+	}
+	if car := e.byVIN[string(vin)]; car != nil {
+		for w := car.first; w != nil; w = w.next {
+			if w.phase == phaseOpen {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // CarPing applies one car ping and returns Applied or the filter reason.
 //
 // The order of the checks:
@@ -31,7 +53,10 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	if !future {
 		e.observe(now, p.TS)
 	}
-	car := e.byVIN[string(p.VIN)]
+	var car *car
+	if e.vins.mayContain(p.VIN) {
+		car = e.byVIN[string(p.VIN)]
+	}
 	var ws *window // the car's first window, linked by next
 	if car != nil {
 		ws = car.first

@@ -88,3 +88,17 @@ func BenchmarkAppendEvent(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// BenchmarkPeekCarPing measures the consent read of a car ping: its vin
+// and ts, the rest left unread.
+func BenchmarkPeekCarPing(b *testing.B) {
+	var dst []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchCarPing)))
+	for b.Loop() {
+		var ok bool
+		if dst, _, ok = PeekCarPing(dst, benchCarPing); !ok {
+			b.Fatal("declined")
+		}
+	}
+}

@@ -211,6 +211,50 @@ func DecodeCarPing(p *CarPing, data []byte) error {
 	return firstFault(st[:], carPingFields[:], carPingRequired)
 }
 
+// PeekCarPing reads the vin and ts of a car-pings value without decoding
+// the rest, so that a ping from a car without an open window is dropped
+// before anything else about it is read (the consent rule). It appends the
+// VIN to dst[:0] and returns it with the timestamp; it reads members up to
+// the first vin and the first ts and stops there. ok is false when either
+// is missing or invalid, when the input before them is not well-formed
+// JSON or holds a byte >= 0x80: the value then needs DecodeCarPing, which
+// says what is wrong. It does not allocate once dst has the capacity for
+// the VIN.
+func PeekCarPing(dst, data []byte) (vin []byte, ts int64, ok bool) {
+	s := scanner{data: data}
+	if !s.begin() {
+		return dst[:0], 0, false
+	}
+	var haveVIN, haveTS bool
+	for first := true; !(haveVIN && haveTS); first = false {
+		key, more := s.key(first)
+		if !more {
+			return dst[:0], 0, false
+		}
+		switch {
+		case string(key) == "vin" && !haveVIN:
+			b, f := s.id()
+			if f != fOK {
+				return dst[:0], 0, false
+			}
+			dst = append(dst[:0], b...)
+			haveVIN = true
+		case string(key) == "ts" && !haveTS:
+			var f fault
+			if ts, f = s.timestamp(); f != fOK {
+				return dst[:0], 0, false
+			}
+			haveTS = true
+		default:
+			s.skipValue()
+		}
+	}
+	if s.bad != "" || s.high {
+		return dst[:0], 0, false
+	}
+	return dst, ts, true
+}
+
 // Courier ping fields, in contract order.
 const (
 	kpCourierID = iota

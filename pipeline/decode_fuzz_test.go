@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -97,6 +99,60 @@ func FuzzParseTimestamp(f *testing.F) {
 		want, wantOK := refParseTimestamp(s)
 		if ok != wantOK || got != want {
 			t.Fatalf("ParseTimestamp(%q) = %d, %v; reference %d, %v", s, got, ok, want, wantOK)
+		}
+	})
+}
+
+// refFirstMembers is the reference of what PeekCarPing reads: the first
+// occurrence of every member of a JSON object (a later duplicate does not
+// count, as PeekCarPing stops at the first vin and ts). err is refObject's
+// for input that is not a well-formed object.
+func refFirstMembers(data []byte) (map[string]json.RawMessage, error) {
+	if _, err := refObject(data); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		panic("valid JSON object without '{': " + err.Error())
+	}
+	m := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			panic("valid JSON object without a key: " + err.Error())
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			panic("valid JSON object without a value: " + err.Error())
+		}
+		if key := tok.(string); m[key] == nil {
+			m[key] = raw
+		}
+	}
+	return m, nil
+}
+
+func FuzzPeekCarPing(f *testing.F) {
+	addGoldenSeeds(f, "car_pings.jsonl")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vin, ts, ok := PeekCarPing([]byte("DIRTYDIRTYDIRTY00"), data)
+		m, err := refFirstMembers(data)
+		if err != nil {
+			return // PeekCarPing may read a vin and ts before the error
+		}
+		refVIN, vinErr := refID(m, "vin", "vin")
+		refTS, tsErr := refRequiredTimestamp(m, "ts")
+		switch {
+		case ok && (vinErr != nil || tsErr != nil):
+			t.Fatalf("input %q: peek read vin %q ts %d, reference: %v, %v", data, vin, ts, vinErr, tsErr)
+		case ok && (string(vin) != refVIN || ts != refTS):
+			t.Fatalf("input %q: peek read vin %q ts %d, reference vin %q ts %d", data, vin, ts, refVIN, refTS)
+		case !ok && vinErr == nil && tsErr == nil:
+			// It may decline only what DecodeCarPing then rejects, or
+			// input with bytes >= 0x80, which it leaves to DecodeCarPing.
+			if DecodeCarPing(dirtyCarPing(), data) == nil && !bytes.ContainsFunc(data, func(r rune) bool { return r >= 0x80 }) {
+				t.Fatalf("input %q: peek declined, reference vin %q ts %d", data, refVIN, refTS)
+			}
 		}
 	})
 }

@@ -975,3 +975,34 @@ func TestParseTimestampAllocs(t *testing.T) {
 		t.Errorf("ParseTimestamp: %v allocations, want 0", n)
 	}
 }
+
+func TestPeekCarPing(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		vin      string // "" when PeekCarPing declines
+		ts       int64
+	}{
+		{"compact", `{"vin":"WAUZZZ4G0FN000001","ts":1795515303120,"lat":48.1,"lng":11.5}`, "WAUZZZ4G0FN000001", 1795515303120},
+		{"vin and ts last", `{"lat":48.1,"x":[1,{"y":null}],"ts":"2026-11-24T10:00:00Z","vin":"V"}`, "V", 1795514400000},
+		{"first of duplicates", `{"vin":"A","ts":1,"vin":"B","ts":2}`, "A", 1},
+		{"rest not read", `{"vin":"A","ts":1,"lat":`, "A", 1},
+		{"escaped key and VIN", `{"v\u0069n":"A\n","ts":7}`, "A\n", 7},
+		{"no ts", `{"vin":"A","lat":1}`, "", 0},
+		{"null vin", `{"vin":null,"ts":1}`, "", 0},
+		{"empty vin", `{"vin":"","ts":1}`, "", 0},
+		{"vin not a string", `{"vin":7,"ts":1}`, "", 0},
+		{"ts with a fraction", `{"vin":"A","ts":1.5}`, "", 0},
+		{"first ts bad", `{"ts":-1,"vin":"A","ts":5}`, "", 0},
+		{"syntax error before vin", `{"lat":1,,"vin":"A","ts":1}`, "", 0},
+		{"not an object", `["vin","A"]`, "", 0},
+		{"non-ASCII", `{"vin":"é","ts":1}`, "", 0},
+		{"empty", ``, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vin, ts, ok := PeekCarPing([]byte("DIRTYDIRTYDIRTY00"), []byte(tc.in))
+			if ok != (tc.vin != "") || ok && (string(vin) != tc.vin || ts != tc.ts) {
+				t.Fatalf("PeekCarPing(%s) = %q, %d, %v; want %q, %d", tc.in, vin, ts, ok, tc.vin, tc.ts)
+			}
+		})
+	}
+}

@@ -9,13 +9,16 @@
 //	dispatch.windows, dispatch.routes, telematics.courier-pings         │
 //	    ──(read in full by every instance: the router)─────────────────┤
 //	                                                                    ▼
-//	          DecodeCarPing … → Engine (per partition) → Events → Sink (package sink)
+//	  PeekCarPing → NoOpenWindow → DecodeCarPing → Engine (per partition) → Events → Sink
 //
 // The pieces:
 //
 //   - Decoders (DecodeCarPing, DecodeCourierPing, DecodeWindow, DecodeRoute)
 //     and the encoder (AppendEvent) of the contract's JSON, without
-//     reflection.
+//     reflection. PeekCarPing reads only a car ping's vin and ts, for the
+//     consent gate (Engine.NoOpenWindow) that comes before decoding: a
+//     ping of a car without an open window is counted and nothing else in
+//     it is read.
 //   - Engine: the delivery state machine of one partition; deterministic,
 //     it takes time only from its inputs and the now its caller passes.
 //     Its rules are documented on CarPing, CourierPing, PutWindow,

@@ -46,6 +46,7 @@ type Engine struct {
 	diskK    int
 	windows  map[string]*window // by window id
 	byVIN    map[string]*car    // the cars with a window here (pending or open)
+	vins     vinFilter          // the keys of byVIN, asked first by CarPing
 	routes   map[string]*Route  // by courier id
 	courier  map[string]string  // window id -> courier id serving it
 	couriers map[string]*courierFix

@@ -61,7 +61,8 @@ func shiftPings(recs [][]byte, d int64) {
 }
 
 // BenchmarkCarPingPath measures the per-record work of a partition worker
-// on car pings, size check, decode and engine, over a fleet whose state
+// on car pings, as worker.carPing does them: size check, consent (peek and
+// lookup), decode and engine, over a fleet whose state
 // does not fit in the CPU caches: the catch-up city mix (one car in ten
 // with a window, 90 % of the pings from cars without one) and the worst
 // case (every ping from a windowed car, moving).
@@ -91,7 +92,15 @@ func BenchmarkCarPingPath(b *testing.B) {
 				}
 				rec := recs[i]
 				i++
-				if CheckRecordSize(rec, 64<<10) != nil || DecodeCarPing(&p, rec) != nil {
+				if CheckRecordSize(rec, 64<<10) != nil {
+					b.Fatal("bad record")
+				}
+				vin, ts, ok := PeekCarPing(p.VIN, rec)
+				p.VIN = vin
+				if ok && e.NoOpenWindow(ts, vin, ts) {
+					continue
+				}
+				if DecodeCarPing(&p, rec) != nil {
 					b.Fatal("bad record")
 				}
 				if e.CarPing(p.TS, &p) == Applied {

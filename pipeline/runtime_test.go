@@ -474,7 +474,14 @@ func TestProcessorDeadLetters(t *testing.T) {
 		rec(e.topics.CarPings, "V-3", nil),                                                           // empty
 		rec(e.topics.CarPings, "V-4", `{"vin":"V-4","ts":"2026-11-24T10:00:00Z","lat":"x","lng":1}`), // wrong type
 	}
-	e.produce(inputs...)
+	// V-4 has an open window, so its bad ping is dead-lettered; V-5 has
+	// none, so its bad ping is only counted: a dead letter would carry the
+	// record of a car without consent.
+	others := []*kgo.Record{
+		rec(e.topics.Windows, "W-4", window("W-4", "V-4")),
+		rec(e.topics.CarPings, "V-5", `{"vin":"V-5","ts":"2026-11-24T10:00:00Z","lat":"x","lng":1}`),
+	}
+	e.produce(append(others, inputs...)...)
 	cfg := e.config("dlq")
 	r := e.start(cfg, clk)
 	waitFor(t, "ready", r.p.Ready)
@@ -514,22 +521,25 @@ func TestProcessorDeadLetters(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "all car pings accounted", func() bool { return r.p.Snapshot().CarPings.Consumed == 4 })
+	waitFor(t, "all car pings accounted", func() bool { return r.p.Snapshot().CarPings.Consumed == 5 })
 	if err := r.shutdown(t); err != nil {
 		t.Fatal(err)
 	}
 	s := r.p.Snapshot()
 	checkInvariant(t, s)
 	for _, c := range []struct {
-		name string
-		got  pipeline.TopicCounts
-		want uint64
+		name           string
+		got            pipeline.TopicCounts
+		dead, consumed uint64
 	}{
-		{"windows", s.Windows, 2}, {"routes", s.Routes, 1}, {"courier pings", s.CourierPings, 1}, {"car pings", s.CarPings, 4},
+		{"windows", s.Windows, 2, 3}, {"routes", s.Routes, 1, 1}, {"courier pings", s.CourierPings, 1, 1}, {"car pings", s.CarPings, 4, 5},
 	} {
-		if c.got.DeadLettered != c.want || c.got.Consumed != c.want {
-			t.Errorf("%s: %+v, want %d dead-lettered of %d", c.name, c.got, c.want, c.want)
+		if c.got.DeadLettered != c.dead || c.got.Consumed != c.consumed {
+			t.Errorf("%s: %+v, want %d dead-lettered of %d", c.name, c.got, c.dead, c.consumed)
 		}
+	}
+	if got := s.CarPings.FilteredBy[pipeline.FilterNoWindow]; got != 1 {
+		t.Errorf("car pings filtered no_window: %d, want 1 (the bad ping of V-5)", got)
 	}
 	for reason, want := range map[string]uint64{pipeline.DLQMalformed: 1, pipeline.DLQOversized: 1, pipeline.DLQEmpty: 1, pipeline.DLQWrongType: 1} {
 		if got := s.CarPings.DeadLetteredFor(reason); got != want {

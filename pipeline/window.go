@@ -192,6 +192,7 @@ func (e *Engine) linkVIN(w *window) {
 	if c == nil {
 		c = &car{vin: w.def.VIN, first: w}
 		e.byVIN[c.vin] = c
+		e.vins.add(c.vin, e.byVIN)
 		return
 	}
 	last := c.first
@@ -219,6 +220,7 @@ func (e *Engine) unlinkVIN(w *window) {
 	e.purgeCarIfUnused(c.vin)
 	if c.first == nil {
 		delete(e.byVIN, c.vin)
+		e.vins.remove(e.byVIN)
 	}
 }
 

@@ -96,6 +96,9 @@ func TestObservability(t *testing.T) {
 	produce(topics.CarPings, vinB, carPing(vinB, "48.152718", "11.540271", 0, "closed", true))
 	produce(topics.CarPings, vinNoWindow, carPing(vinNoWindow, "48.163427", "11.528163", 0, "closed", true))
 	produce(topics.CarPings, vinA, carPing(vinA, "91.314159", "11.271828", time.Second, "closed", true))
+	// Malformed: from a car with a window, dead-lettered; from one
+	// without, only counted (no_window), as a dead letter carries the record.
+	produce(topics.CarPings, vinB, fmt.Sprintf(`{"vin":%q,"ts":%d,"lat":48.173205,"lng":11.5`, vinB, ms(0)))
 	produce(topics.CarPings, vinMalformed, fmt.Sprintf(`{"vin":%q,"ts":%d,"lat":48.173205,"lng":11.5`, vinMalformed, ms(0)))
 	events.waitFor(t, "car_parked", "W-OBS-A")
 
@@ -151,8 +154,8 @@ func TestObservability(t *testing.T) {
 			t.Errorf("dead-lettered %s %s = %v, want %v", c.topic, c.reason, got, c.want)
 		}
 	}
-	if got := sc.sum("trunkline_records_filtered_total", "topic", topics.CarPings, "reason", "no_window"); got != 1 {
-		t.Errorf("filtered no_window = %v, want 1 (the car without a window)", got)
+	if got := sc.sum("trunkline_records_filtered_total", "topic", topics.CarPings, "reason", "no_window"); got != 2 {
+		t.Errorf("filtered no_window = %v, want 2 (the cars without a window)", got)
 	}
 
 	// The events by type match those read back from the events topic,
