@@ -218,6 +218,7 @@ func runRelayJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, e
 		kgo.ConsumerGroup(j.Group),
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
 		kgo.FetchMaxWait(j.Overrides.fetchMaxWait(cfg)),
+		kgo.FetchMaxPartitionBytes(j.Overrides.fetchMaxPartitionBytes(cfg)),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { assigned.Store(true) }),
 		kgo.ProducerLinger(linger),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),

@@ -158,9 +158,10 @@ type Overrides struct {
 	// settings when > 0; MaxPollRecords also bounds the baselines' polls.
 	MaxBufferedRecords int `json:"max_buffered_records,omitempty"`
 	MaxPollRecords     int `json:"max_poll_records,omitempty"`
-	// FetchMaxPartitionBytes sets the consumers' kgo.FetchMaxPartitionBytes
-	// (franz-go's default is 1 MiB) when > 0, for the processor (through
-	// Options.ClientOpts) and the baselines alike.
+	// FetchMaxPartitionBytes replaces the processor's
+	// fetch_max_partition_bytes (and the relay's, which follows it) when
+	// > 0, and sets the other baselines' kgo.FetchMaxPartitionBytes, which
+	// otherwise is franz-go's default of 1 MiB.
 	FetchMaxPartitionBytes int32 `json:"fetch_max_partition_bytes,omitempty"`
 	// FetchMaxWait replaces fetch_max_wait when > 0, for the processor and
 	// the baselines alike.

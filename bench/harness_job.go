@@ -56,6 +56,9 @@ type job struct {
 	Overrides Overrides `json:"overrides"`
 	// CPUProfile, if set, is written over the timed phase.
 	CPUProfile string `json:"cpuprofile,omitempty"`
+	// HeapProfile, if set, receives a heap profile of a Memory job once
+	// its state is loaded and collected.
+	HeapProfile string `json:"heapprofile,omitempty"`
 }
 
 // jobMsg is one line a job reports.
@@ -222,10 +225,7 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		}
 		debug.SetGCPercent(gc)
 	}
-	var clientOpts []kgo.Opt
-	if o.FetchMaxPartitionBytes > 0 {
-		clientOpts = append(clientOpts, kgo.FetchMaxPartitionBytes(o.FetchMaxPartitionBytes))
-	}
+	cfg.FetchMaxPartitionBytes = o.fetchMaxPartitionBytes(cfg)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	stopProfile, err := startProfile(j)
 	if err != nil {
@@ -245,7 +245,7 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 	}
 	defer snk.Close(10 * time.Second)
 	reg := prometheus.NewRegistry()
-	proc, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: snk, Registerer: reg, Logger: log, ClientOpts: clientOpts})
+	proc, err := pipeline.NewProcessor(cfg, pipeline.Options{Sink: snk, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,9 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		profiling = false
 		fillProcessorResult(res, s)
 		if j.Memory {
-			measureMemory(res, reg)
+			if err := measureMemory(res, reg, j.HeapProfile); err != nil {
+				return nil, err
+			}
 		}
 		break
 	}
@@ -335,11 +337,16 @@ func fillProcessorResult(res *jobResult, s pipeline.Snapshot) {
 
 // measureMemory collects garbage and reads the heap, the RSS of this
 // process and the state gauges the processor exports.
-func measureMemory(res *jobResult, reg *prometheus.Registry) {
+func measureMemory(res *jobResult, reg *prometheus.Registry, heapProfile string) error {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if heapProfile != "" {
+		if err := writeHeapProfile(heapProfile); err != nil {
+			return err
+		}
+	}
 	res.HeapAlloc, res.HeapInuse, res.HeapSys = ms.HeapAlloc, ms.HeapInuse, ms.HeapSys
 	res.RSS, res.RSSPeak = procStatus("VmRSS:"), procStatus("VmHWM:")
 	debug.FreeOSMemory()
@@ -348,6 +355,20 @@ func measureMemory(res *jobResult, reg *prometheus.Registry) {
 	res.TrackedCars = gaugeValue(reg, "trunkline_tracked_cars")
 	res.Couriers = gaugeValue(reg, "trunkline_couriers")
 	res.StateBytes = gaugeValue(reg, "trunkline_state_bytes")
+	return nil
+}
+
+// writeHeapProfile writes the heap profile of this process to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cannot create the heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write the heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 // procStatus returns a kB field of /proc/self/status in bytes, 0 if it
@@ -578,6 +599,15 @@ func runJobTo(ctx context.Context, spawn Spawner, j job) (*jobResult, error) {
 	res.HarnessCPU = rj.doneCPU - cpu0
 	res.MachineCPU = rj.doneBusy - busy0
 	return res, nil
+}
+
+// fetchMaxPartitionBytes is the fetch_max_partition_bytes of a job that
+// follows the processor's settings: the override, else cfg's.
+func (o Overrides) fetchMaxPartitionBytes(cfg pipeline.Config) int32 {
+	if o.FetchMaxPartitionBytes > 0 {
+		return o.FetchMaxPartitionBytes
+	}
+	return cfg.FetchMaxPartitionBytes
 }
 
 // fetchMaxWait is the fetch_max_wait of every consumer of a job: the

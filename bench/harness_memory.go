@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -70,6 +71,7 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 			// Courier pings of earlier runs are read again (and filtered).
 			ExpectCouriers: int64((run + 1) * c.MemCouriers),
 			Memory:         true, Overrides: c.Overrides,
+			HeapProfile: heapProfile(c.CPUProfileDir, run),
 		})
 		if err != nil {
 			return nil, err
@@ -123,6 +125,15 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 	sr.HeapInuseBytes, sr.HeapAllocBytes = newFigure(inuse), newFigure(alloc)
 	sr.Events = newFigure(events)
 	return []ScenarioReport{sr}, nil
+}
+
+// heapProfile is where the memory scenario's first run writes its heap
+// profile: in the profile directory, if any.
+func heapProfile(dir string, run int) string {
+	if dir == "" || run > 0 {
+		return ""
+	}
+	return filepath.Join(dir, "memory-heap.pprof")
 }
 
 // mib formats bytes in MiB.

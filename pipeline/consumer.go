@@ -45,6 +45,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
+		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the consumer group client: %w", err)

@@ -45,6 +45,12 @@ type Config struct {
 	// was sent: a partition resumed after flow control paused it waits for
 	// that fetch to return, so a long wait stalls a consumer catching up.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// FetchMaxPartitionBytes bounds what one fetch of the car-pings
+	// consumer returns per partition (a larger record batch still comes
+	// whole): Kafka's max.partition.fetch.bytes. The default is Kafka's and
+	// franz-go's 1 MiB; on the benchmark machine 512 KiB made the catch-up
+	// city mix about a tenth faster and the worst case stall more often.
+	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes"`
 	// TickInterval is how often (wall time) every partition's engine fires
 	// its due timers.
 	TickInterval time.Duration `yaml:"tick_interval"`
@@ -68,21 +74,22 @@ type Config struct {
 // DefaultConfig returns the defaults of every setting.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:             []string{"127.0.0.1:9092"},
-		Group:               "trunkline",
-		Topics:              DefaultTopics(),
-		Engine:              DefaultEngineConfig(),
-		MaxRecordBytes:      64 << 10,
-		CarPingsPartitioner: PartitionerMurmur2,
-		CourierLookback:     10 * time.Minute,
-		MaxBufferedRecords:  10000,
-		MaxPollRecords:      10000,
-		FetchMaxWait:        100 * time.Millisecond,
-		TickInterval:        250 * time.Millisecond,
-		CommitInterval:      time.Second,
-		ProduceTimeout:      time.Minute,
-		ProduceLinger:       time.Millisecond,
-		ShutdownTimeout:     20 * time.Second,
+		Brokers:                []string{"127.0.0.1:9092"},
+		Group:                  "trunkline",
+		Topics:                 DefaultTopics(),
+		Engine:                 DefaultEngineConfig(),
+		MaxRecordBytes:         64 << 10,
+		CarPingsPartitioner:    PartitionerMurmur2,
+		CourierLookback:        10 * time.Minute,
+		MaxBufferedRecords:     10000,
+		MaxPollRecords:         10000,
+		FetchMaxWait:           100 * time.Millisecond,
+		FetchMaxPartitionBytes: 1 << 20,
+		TickInterval:           250 * time.Millisecond,
+		CommitInterval:         time.Second,
+		ProduceTimeout:         time.Minute,
+		ProduceLinger:          time.Millisecond,
+		ShutdownTimeout:        20 * time.Second,
 	}
 }
 
@@ -127,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPollRecords < 1 {
 		errs = append(errs, fmt.Errorf("max_poll_records must be >= 1, got %d", c.MaxPollRecords))
+	}
+	if c.FetchMaxPartitionBytes < 16<<10 || c.FetchMaxPartitionBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("fetch_max_partition_bytes %d out of range: use 16 KiB..64 MiB", c.FetchMaxPartitionBytes))
 	}
 	if c.FetchMaxWait < 10*time.Millisecond || c.FetchMaxWait > 30*time.Second {
 		errs = append(errs, fmt.Errorf("fetch_max_wait %v out of range: use 10ms..30s", c.FetchMaxWait))

@@ -37,6 +37,7 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		{"max_buffered_records", func(c *pipeline.Config) { c.MaxBufferedRecords = 0 }},
 		{"max_poll_records", func(c *pipeline.Config) { c.MaxPollRecords = 0 }},
 		{"fetch_max_wait", func(c *pipeline.Config) { c.FetchMaxWait = 0 }},
+		{"fetch_max_partition_bytes", func(c *pipeline.Config) { c.FetchMaxPartitionBytes = 1 << 10 }},
 		{"fetch_max_wait", func(c *pipeline.Config) { c.FetchMaxWait = time.Minute }},
 		{"tick_interval", func(c *pipeline.Config) { c.TickInterval = 0 }},
 		{"commit_interval", func(c *pipeline.Config) { c.CommitInterval = 0 }},
