@@ -43,7 +43,9 @@ type Config struct {
 	// processor's consumers while it has no new record to return. A fetch
 	// in flight holds only the partitions that had nothing buffered when it
 	// was sent: a partition resumed after flow control paused it waits for
-	// that fetch to return, so a long wait stalls a consumer catching up.
+	// that fetch to return, so a long wait stalls a consumer catching up
+	// (when the fetch holds only partitions already caught up). An idle
+	// consumer sends a fetch per broker this often.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// FetchMaxPartitionBytes bounds what one fetch of the car-pings
 	// consumer returns per partition (a larger record batch still comes
@@ -83,7 +85,7 @@ func DefaultConfig() Config {
 		CourierLookback:        10 * time.Minute,
 		MaxBufferedRecords:     10000,
 		MaxPollRecords:         10000,
-		FetchMaxWait:           100 * time.Millisecond,
+		FetchMaxWait:           25 * time.Millisecond,
 		FetchMaxPartitionBytes: 1 << 20,
 		TickInterval:           250 * time.Millisecond,
 		CommitInterval:         time.Second,
