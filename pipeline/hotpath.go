@@ -14,7 +14,9 @@ import (
 // whose car has no open window is filtered as no_window with nothing else
 // about it read, so a car without consent is never dead-lettered (a dead
 // letter carries the record). A ping whose vin or ts cannot be read is
-// decoded in full, and dead-lettered with the decoder's reason.
+// decoded in full, and dead-lettered with the decoder's reason. A ping whose
+// vin and ts read well has moved stream time to ts (as any filtered ping
+// does) even when another field then gets it dead-lettered.
 func (w *worker) carPing(now int64, rec *kgo.Record) {
 	if err := CheckRecordSize(rec.Value, w.p.cfg.MaxRecordBytes); err != nil {
 		w.deadLetter(now, rec, err)
