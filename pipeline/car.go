@@ -177,18 +177,18 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 		geo.ValidLatLng(w.def.Lat, w.def.Lng) && geo.ValidLatLng(c.anchorLat, c.anchorLng)
 	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(w.inside))
 	e.setDisk(w, geo.Cell(c.anchorLat, c.anchorLng, e.proxRes))
-	if id, ok := e.courier[w.def.ID]; ok {
+	if id := w.courier; id != "" {
 		if f := e.couriers[id]; f != nil && e.fresh(f, ts) {
 			e.proximity(now, w, c, f, ts)
 		}
 	}
 }
 
-// parkDwellDue runs when the car of vin may have been at rest for
-// ParkDwell without a fix arriving to say so.
-func (e *Engine) parkDwellDue(now int64, vin string, at int64) {
-	car := e.byVIN[vin]
-	if car == nil {
+// parkDwellDue runs when car may have been at rest for ParkDwell without a
+// fix arriving to say so. A car forgotten since (its windows gone) has
+// nothing to do: a car of the same VIN created later has timers of its own.
+func (e *Engine) parkDwellDue(now int64, car *car, at int64) {
+	if car.first == nil {
 		return
 	}
 	c, ok := e.loadCar(car)

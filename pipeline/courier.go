@@ -56,7 +56,7 @@ func (e *Engine) courierProxCell(f *courierFix) int64 {
 func (e *Engine) courierNear(now int64, r *Route, f *courierFix, ts int64) {
 	for _, s := range r.Stops {
 		w := e.windows[s.WindowID]
-		if w == nil || w.phase != phaseOpen || e.courier[w.def.ID] != r.CourierID || !w.parkedSent {
+		if w == nil || w.phase != phaseOpen || w.courier != r.CourierID || !w.parkedSent {
 			continue
 		}
 		c := e.trackedState(w.def.VIN)
@@ -111,8 +111,8 @@ func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
 	if !w.inside {
 		return
 	}
-	courierID, ok := e.courier[w.def.ID]
-	if !ok {
+	courierID := w.courier
+	if courierID == "" {
 		return
 	}
 	if ts < w.def.Start || ts >= w.def.End {

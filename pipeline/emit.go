@@ -20,12 +20,15 @@ func (e *Engine) emit(now int64, w *window, typ EventType, ts int64, fill func(*
 		OrderID:   w.def.OrderID,
 		Kind:      w.def.Kind,
 		VIN:       w.def.VIN,
-		CourierID: e.courier[w.def.ID],
+		CourierID: w.courier,
 		TS:        ts,
 		EmittedAt: now,
 	})
 	if fill != nil {
 		fill(&e.events[len(e.events)-1])
+	}
+	if e.flush != nil && len(e.events) >= e.flushAt {
+		e.flush()
 	}
 }
 

@@ -41,14 +41,16 @@ import (
 // IdleAdvance of wall time, Tick lets stream time follow the wall clock from
 // the last input, so an idle partition still closes its windows.
 type Engine struct {
-	cfg      EngineConfig
-	proxRes  int // H3 resolution of the courier proximity disks
-	diskK    int
-	windows  map[string]*window // by window id
-	byVIN    map[string]*car    // the cars with a window here (pending or open)
-	vins     vinFilter          // the keys of byVIN, asked first by CarPing
-	routes   map[string]*Route  // by courier id
-	courier  map[string]string  // window id -> courier id serving it
+	cfg     EngineConfig
+	proxRes int // H3 resolution of the courier proximity disks
+	diskK   int
+	windows map[string]*window // by window id
+	byVIN   map[string]*car    // the cars with a window here (pending or open)
+	vins    vinFilter          // the keys of byVIN, asked first by CarPing
+	routes  map[string]*Route  // by courier id
+	// serving holds the courier serving each window a route names that is
+	// not in windows (not here yet, or gone); a window here holds its own.
+	serving  stringMap[string]
 	couriers map[string]*courierFix
 	disks    map[int64]*sharedDisk // proximity disks in use, by origin cell
 	// cancelled counts the tombstones of each window id, so that a window
@@ -63,7 +65,9 @@ type Engine struct {
 	cars         int   // cars with state
 	open         int
 
-	events []Event
+	events  []Event
+	flushAt int    // with flush: hand the events on once this many are buffered
+	flush   func() // see OnEvents
 }
 
 // Stats is a snapshot of an engine's state sizes.
@@ -92,9 +96,10 @@ type window struct {
 	disk  *sharedDisk // proximity disk around the parked car, nil when none
 	next  *window     // the car's next window
 
-	reopenAt  int64 // tracking restarts no earlier than this (after a change of car or start)
-	lastTS    int64 // event time of the window's latest event
-	relockDue int64 // 0 = no relock check pending
+	reopenAt  int64  // tracking restarts no earlier than this (after a change of car or start)
+	lastTS    int64  // event time of the window's latest event
+	relockDue int64  // 0 = no relock check pending
+	courier   string // the courier serving the window; "" = none
 
 	gen          uint32 // bumped when the window's timers must be rescheduled
 	incarnation  uint32 // tombstones of this window id before this window
@@ -155,7 +160,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		byVIN:     make(map[string]*car),
 		disks:     make(map[int64]*sharedDisk),
 		routes:    make(map[string]*Route),
-		courier:   make(map[string]string),
 		couriers:  make(map[string]*courierFix),
 		cancelled: make(map[string]uint32),
 	}, nil
@@ -168,6 +172,13 @@ func (e *Engine) Close() {
 
 // Events returns the events emitted since the last ResetEvents.
 func (e *Engine) Events() []Event { return e.events }
+
+// OnEvents has the engine call flush whenever n events are buffered, in the
+// middle of a call if need be; flush must hand Events on and call
+// ResetEvents. A burst (the timers of a million windows that open on one
+// ping) then never holds more than n events. Without it, events accumulate
+// until the caller takes them.
+func (e *Engine) OnEvents(n int, flush func()) { e.flushAt, e.flush = n, flush }
 
 // ResetEvents clears the event buffer, keeping its capacity unless a burst
 // (a million windows opening at once) grew it beyond what batches need.

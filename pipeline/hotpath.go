@@ -22,8 +22,12 @@ func (w *worker) carPing(now int64, rec *kgo.Record) {
 		w.deadLetter(now, rec, err)
 		return
 	}
+	w.inTS, w.inAppend = 0, appendMs(rec)
 	vin, ts, ok := PeekCarPing(w.ping.VIN, rec.Value)
 	w.ping.VIN = vin // keeps the buffer's capacity
+	if ok {
+		w.inTS = ts
+	}
 	if ok && w.eng.NoOpenWindow(now, vin, ts) {
 		w.tally.outcome(FilterNoWindow)
 		return
@@ -32,5 +36,6 @@ func (w *worker) carPing(now int64, rec *kgo.Record) {
 		w.deadLetter(now, rec, fmt.Errorf("cannot decode car ping: %w", err))
 		return
 	}
+	w.inTS = w.ping.TS
 	w.tally.outcome(w.eng.CarPing(now, &w.ping))
 }

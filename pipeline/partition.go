@@ -63,16 +63,22 @@ type worker struct {
 	highWater, next   atomic.Int64
 
 	// Owned by the run goroutine.
-	eng    *Engine
-	ping   CarPing
-	cur    *batch   // the batch being built, nil until it hands something to the sink
-	queue  []*batch // batches handed over, oldest first
-	tally  tally
-	now    int64  // the clock read of the current batch, Unix ms
-	cause  int64  // Kafka timestamp (Unix ms) of the first input of the current batch that emitted; 0 = none
-	ticks  uint64 // ticks so far: the wall time that bounds waiting for acks
-	logDLQ limiter
-	err    error
+	eng   *Engine
+	ping  CarPing
+	cur   *batch   // the batch being built, nil until it hands something to the sink
+	queue []*batch // batches handed over, oldest first
+	tally tally
+	now   int64 // the clock read of the current batch, Unix ms
+	cause int64 // Kafka timestamp (Unix ms) of the first input of the current batch that emitted; 0 = none
+	// The input being applied: its event time for the ping-to-event
+	// latency (0 = none: a table update or a tick) and its Kafka timestamp
+	// (Unix ms); seen is how many of the engine's events observe has
+	// accounted for.
+	inTS, inAppend int64
+	seen           int
+	ticks          uint64 // ticks so far: the wall time that bounds waiting for acks
+	logDLQ         limiter
+	err            error
 }
 
 func newWorker(p *Processor, cl *kgo.Client, part int32) *worker {
@@ -118,6 +124,13 @@ func appendMs(rec *kgo.Record) int64 {
 	return rec.Timestamp.UnixMilli()
 }
 
+// setEngine gives the worker its engine, which hands its events to the
+// sink every emitChunk events.
+func (w *worker) setEngine(eng *Engine) {
+	w.eng = eng
+	eng.OnEvents(emitChunk, w.emit)
+}
+
 // run is the worker's goroutine: it waits for its snapshot of the broadcast
 // tables, then processes records, updates and ticks until stopped. On stop it
 // waits (within the owner's wait) for the acknowledgements of everything it
@@ -129,7 +142,7 @@ func (w *worker) run() {
 		w.p.fail(fmt.Errorf("cannot start the engine of %s partition %d: %w", w.p.cfg.Topics.CarPings, w.part, err))
 		return
 	}
-	w.eng = eng
+	w.setEngine(eng)
 	defer eng.Close()
 	w.pctx, w.pcancel = context.WithCancel(w.p.produceCtx)
 	defer w.pcancel()
@@ -171,17 +184,8 @@ func (w *worker) process(recs []*kgo.Record) {
 	now := w.p.now()
 	w.now = now
 	for _, rec := range recs {
-		n := len(w.eng.Events())
 		w.carPing(now, rec)
-		if len(w.eng.Events()) != n { // decoded: w.ping is the ping
-			w.pinged(n, w.ping.TS)
-			if w.cause == 0 {
-				w.cause = appendMs(rec)
-			}
-			if len(w.eng.Events()) >= emitChunk {
-				w.emit()
-			}
-		}
+		w.observe()
 	}
 	w.emit()
 	last := recs[len(recs)-1]
@@ -193,10 +197,11 @@ func (w *worker) process(recs []*kgo.Record) {
 	w.drained(len(recs))
 }
 
-// emitChunk is how many events a worker lets the engine buffer before it
-// hands them to the sink, within a batch of records: a poll of thousands of
-// windowed pings (catching up) then reuses one small buffer instead of
-// growing one past maxKeptEvents each time.
+// emitChunk is how many events a worker lets the engine buffer before they
+// go to the sink (Engine.OnEvents), within a batch of records or a single
+// input: a poll of thousands of windowed pings (catching up), a snapshot of
+// a million windows or the timers of the windows that open on one ping then
+// reuse one small buffer instead of growing one past maxKeptEvents.
 const emitChunk = 1024
 
 // applyPending applies the updates waiting in the inbox.
@@ -215,13 +220,11 @@ func (w *worker) applyPending() {
 func (w *worker) apply(u *tableUpdate) {
 	now := w.p.now()
 	w.now = now
+	w.inTS, w.inAppend = 0, u.appendMs
 	switch u.kind {
 	case updSnapshot:
 		for _, win := range u.snap.windows {
 			w.eng.PutWindow(now, win)
-			if len(w.eng.Events()) >= emitChunk {
-				w.emit()
-			}
 		}
 		for _, rt := range u.snap.routes {
 			w.eng.PutRoute(now, rt)
@@ -240,10 +243,9 @@ func (w *worker) apply(u *tableUpdate) {
 	case updDeleteRoute:
 		w.eng.DeleteRoute(now, u.id)
 	case updCourier:
+		w.inTS = u.courier.TS
 		w.eng.CourierPing(now, &u.courier)
-		w.pinged(0, u.courier.TS)
 	}
-	w.cause = u.appendMs
 	w.emit()
 	w.seal(nil)
 	w.p.counters.flush(inCarPings, &w.tally)
@@ -257,6 +259,7 @@ func (w *worker) apply(u *tableUpdate) {
 func (w *worker) tick() {
 	w.ticks++
 	w.now = w.p.now()
+	w.inTS, w.inAppend = 0, 0
 	w.eng.Tick(w.now)
 	w.emit()
 	w.seal(nil)
@@ -322,17 +325,30 @@ func (w *worker) deadLetter(now int64, rec *kgo.Record, err error) {
 	}
 }
 
-// pinged observes the ping-to-event latency of the engine's events from
-// index n on, which the ping with event time ts caused.
-func (w *worker) pinged(n int, ts int64) {
+// observe accounts for the events the input being applied (inTS,
+// inAppend) emitted since the last call: the first input of a batch that
+// emits is the batch's cause, and a ping's events are observed for the
+// ping-to-event latency.
+func (w *worker) observe() {
 	evs := w.eng.Events()
-	for i := n; i < len(evs); i++ {
-		w.p.lat.pingToEvent.Observe(sinceMs(ts, w.now))
+	if len(evs) <= w.seen {
+		return
 	}
+	if w.cause == 0 {
+		w.cause = w.inAppend
+	}
+	if w.inTS != 0 {
+		for range len(evs) - w.seen {
+			w.p.lat.pingToEvent.Observe(sinceMs(w.inTS, w.now))
+		}
+	}
+	w.seen = len(evs)
 }
 
 // emit hands the engine's events to the sink as part of the current batch.
+// The engine calls it too (Engine.OnEvents), in the middle of an input.
 func (w *worker) emit() {
+	w.observe()
 	evs := w.eng.Events()
 	if len(evs) == 0 {
 		return
@@ -352,6 +368,7 @@ func (w *worker) emit() {
 	}
 	w.sinkSince.Store(0)
 	w.eng.ResetEvents()
+	w.seen = 0
 }
 
 // batch returns the batch being built, starting one if needed.

@@ -15,8 +15,7 @@ import (
 // never evicted while a window of the car is open. The GC scans a car only
 // up to its last pointer, not its state.
 type car struct {
-	vin     string
-	first   *window // pending or open, in the order they arrived, linked by window.next
+	first   *window // pending or open, in the order they arrived, linked by window.next; nil once forgotten
 	state   carState
 	tracked bool // state holds the car's last accepted fix (one of its windows is open)
 }

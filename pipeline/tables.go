@@ -117,7 +117,7 @@ type router struct {
 	windows  map[string]*storedWindow
 	routes   map[string]*Route
 	routeSeq map[string]uint64 // order in which the routes were stored
-	serving  map[string]string // window id -> courier serving it, of windows not in windows
+	serving  stringMap[string] // window id -> courier serving it, of windows not in windows
 	seq      uint64
 	couriers map[string]CourierPing
 	workers  map[int32]*worker
@@ -144,7 +144,6 @@ func newRouter(p *Processor, nparts int32, pending map[tp]int64) *router {
 		windows:  make(map[string]*storedWindow),
 		routes:   make(map[string]*Route),
 		routeSeq: make(map[string]uint64),
-		serving:  make(map[string]string),
 		couriers: make(map[string]CourierPing),
 		workers:  make(map[int32]*worker),
 		nparts:   nparts,
@@ -275,7 +274,7 @@ func (r *router) send(ctx context.Context, w *worker, u tableUpdate) {
 // those of its windows and, when unknown is set, those of windows the router
 // does not know. A new worker has no window the router does not know.
 func (r *router) project(rt *Route, part int32, unknown bool) *Route {
-	p := &Route{CourierID: rt.CourierID}
+	p := &Route{CourierID: rt.CourierID, handed: true}
 	n := 0
 	for _, s := range rt.Stops {
 		if r.needs(s.WindowID, part, unknown) {
@@ -323,8 +322,7 @@ func (r *router) servedBy(id string) (string, bool) {
 	if sw, ok := r.windows[id]; ok {
 		return sw.courier, sw.served
 	}
-	c, ok := r.serving[id]
-	return c, ok
+	return r.serving.get(id)
 }
 
 // setServing records that courier serves window id (served false: no one
@@ -338,17 +336,17 @@ func (r *router) setServing(id, courier string, served bool) {
 		return
 	}
 	if served {
-		r.serving[id] = courier
+		r.serving.set(id, courier)
 	} else {
-		delete(r.serving, id)
+		r.serving.del(id)
 	}
 }
 
 // storeWindow stores sw as window id, which takes over the courier that
 // serving recorded for it while it was unknown.
 func (r *router) storeWindow(id string, sw *storedWindow) {
-	if c, ok := r.serving[id]; ok {
-		delete(r.serving, id)
+	if c, ok := r.serving.get(id); ok {
+		r.serving.del(id)
 		sw.courier, sw.served = c, true
 	}
 	r.windows[id] = sw
@@ -360,7 +358,7 @@ func (r *router) forgetWindow(id string) {
 	if sw, ok := r.windows[id]; ok {
 		delete(r.windows, id)
 		if sw.served {
-			r.serving[id] = sw.courier
+			r.serving.set(id, sw.courier)
 		}
 	}
 }
@@ -368,7 +366,7 @@ func (r *router) forgetWindow(id string) {
 // handOver tells w, before it gets window id, which it does not have, who
 // serves that window, with w's stops of that courier's route.
 func (r *router) handOver(ctx context.Context, w *worker, id string, appendMs int64) {
-	rt := &Route{handOver: id}
+	rt := &Route{handOver: id, handed: true}
 	if c, ok := r.servedBy(id); ok {
 		rt.CourierID = c
 		rt.Stops = r.project(r.routes[c], w.part, true).Stops

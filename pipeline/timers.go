@@ -50,9 +50,11 @@ func (h *timerHeap) push(t timer) {
 	}
 }
 
-// pop removes the earliest timer. A heap that has shrunk to a quarter of
-// its capacity gives the rest back (the timers of a million windows that
-// opened at once need not stay reserved).
+// pop removes the earliest timer. A heap that has shrunk to half of its
+// capacity gives the rest back, keeping a quarter of its size to grow into
+// (a million windows that opened at once leave a million close timers,
+// and their open timers' room need not stay reserved). Shrinking takes at
+// least a quarter of the heap's size in pops or pushes between copies.
 func (h *timerHeap) pop() timer {
 	s := *h
 	t := s[0]
@@ -74,8 +76,8 @@ func (h *timerHeap) pop() timer {
 		s[i], s[m] = s[m], s[i]
 		i = m
 	}
-	if cap(s) > 4096 && n < cap(s)/4 {
-		s = append(make(timerHeap, 0, 2*n), s...)
+	if cap(s) > 4096 && n < cap(s)/2 {
+		s = append(make(timerHeap, 0, n+n/4), s...)
 	}
 	*h = s
 	return t
@@ -90,7 +92,7 @@ func (e *Engine) schedule(at int64, kind timerKind, w *window, c *car, gen uint3
 // fire runs one due timer at its own time.
 func (e *Engine) fire(now int64, t timer) {
 	if t.kind() == timerParkDwell {
-		e.parkDwellDue(now, t.car.vin, t.at)
+		e.parkDwellDue(now, t.car, t.at)
 		return
 	}
 	w := t.w

@@ -125,6 +125,10 @@ type Route struct {
 	// Stops are this engine's stops of the courier's route, now with the
 	// window. See Engine.PutRoute.
 	handOver string
+	// handed marks a route the router of the broadcast tables made for one
+	// engine and keeps no reference to: the engine keeps it instead of a
+	// copy.
+	handed bool
 }
 
 // Stop is one planned stop of a route.

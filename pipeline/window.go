@@ -47,6 +47,10 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 	}
 	if old == nil {
 		w := &window{def: def, incarnation: e.cancelled[def.ID]}
+		if c, ok := e.serving.get(def.ID); ok {
+			w.courier = c
+			e.serving.del(def.ID)
+		}
 		e.windows[def.ID] = w
 		e.linkVIN(w)
 		e.scheduleWindow(w)
@@ -175,13 +179,17 @@ func (e *Engine) closeWindow(now int64, w *window, ts int64) {
 }
 
 // remove forgets w and purges its car's state unless another open window of
-// the same car still needs it.
+// the same car still needs it. The courier serving w stays recorded, as for
+// any window a route names that is not here.
 func (e *Engine) remove(w *window) {
 	if w.phase == phaseOpen {
 		e.open--
 	}
 	w.gen++ // every pending timer of w is moot
 	delete(e.windows, w.def.ID)
+	if w.courier != "" {
+		e.serving.set(w.def.ID, w.courier)
+	}
 	e.setDisk(w, 0)
 	e.unlinkVIN(w)
 }
@@ -190,9 +198,9 @@ func (e *Engine) remove(w *window) {
 func (e *Engine) linkVIN(w *window) {
 	c := e.byVIN[w.def.VIN]
 	if c == nil {
-		c = &car{vin: w.def.VIN, first: w}
-		e.byVIN[c.vin] = c
-		e.vins.add(c.vin, e.byVIN)
+		c = &car{first: w}
+		e.byVIN[w.def.VIN] = c
+		e.vins.add(w.def.VIN, e.byVIN)
 		return
 	}
 	last := c.first
@@ -217,9 +225,9 @@ func (e *Engine) unlinkVIN(w *window) {
 			break
 		}
 	}
-	e.purgeCarIfUnused(c.vin)
+	e.purgeCar(c)
 	if c.first == nil {
-		delete(e.byVIN, c.vin)
+		delete(e.byVIN, w.def.VIN)
 		e.vins.remove(e.byVIN)
 	}
 }
@@ -227,10 +235,13 @@ func (e *Engine) unlinkVIN(w *window) {
 // purgeCarIfUnused deletes the state of vin when none of its windows is
 // open: outside a window nothing about the car is kept.
 func (e *Engine) purgeCarIfUnused(vin string) {
-	c := e.byVIN[vin]
-	if c == nil {
-		return
+	if c := e.byVIN[vin]; c != nil {
+		e.purgeCar(c)
 	}
+}
+
+// purgeCar is purgeCarIfUnused for car c.
+func (e *Engine) purgeCar(c *car) {
 	for w := c.first; w != nil; w = w.next {
 		if w.phase == phaseOpen {
 			return
@@ -264,7 +275,8 @@ func (e *Engine) setDisk(w *window, origin int64) {
 	w.disk = d
 }
 
-// PutRoute inserts or replaces a courier's route; r is copied. Each stop's
+// PutRoute inserts or replaces a courier's route; r is copied (a route the
+// router of the broadcast tables made for this engine is kept instead). Each stop's
 // window is then served by this courier (the latest route naming a window
 // wins); a window whose courier changes starts approach and arrival afresh.
 // A live grant issued to a courier who no longer serves its window is
@@ -279,20 +291,23 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 		return Applied
 	}
 	old := e.routes[r.CourierID]
-	cp := &Route{CourierID: r.CourierID, Stops: slices.Clone(r.Stops)}
+	cp := r
+	if !r.handed {
+		cp = &Route{CourierID: r.CourierID, Stops: slices.Clone(r.Stops)}
+	}
 	if old != nil {
 		for _, s := range old.Stops {
-			if e.courier[s.WindowID] == old.CourierID && !cp.serves(s.WindowID) {
+			if e.servedBy(s.WindowID) == old.CourierID && !cp.serves(s.WindowID) {
 				e.unserve(s.WindowID)
 			}
 		}
 	}
 	e.routes[cp.CourierID] = cp
 	for _, s := range cp.Stops {
-		if prev, ok := e.courier[s.WindowID]; !ok || prev != cp.CourierID {
+		if e.servedBy(s.WindowID) != cp.CourierID {
 			e.unserve(s.WindowID)
+			e.setServing(s.WindowID, cp.CourierID)
 		}
-		e.courier[s.WindowID] = cp.CourierID
 	}
 	ts := e.refTime(now)
 	if old != nil {
@@ -316,13 +331,16 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 // r.CourierID, and r.Stops are this engine's stops of that courier's route
 // (in route order). Nothing else changes: the window is not here yet.
 func (e *Engine) takeOver(r *Route) {
+	e.setServing(r.handOver, r.CourierID)
 	if r.CourierID == "" {
-		delete(e.courier, r.handOver)
 		return
 	}
-	e.courier[r.handOver] = r.CourierID
 	if rt := e.routes[r.CourierID]; rt != nil {
-		rt.Stops = slices.Clone(r.Stops)
+		if r.handed {
+			rt.Stops = r.Stops
+		} else {
+			rt.Stops = slices.Clone(r.Stops)
+		}
 	}
 }
 
@@ -338,10 +356,35 @@ func (r *Route) serves(windowID string) bool {
 // unserve takes a window from its courier: approach and arrival start
 // afresh with the next.
 func (e *Engine) unserve(windowID string) {
-	delete(e.courier, windowID)
 	if w := e.windows[windowID]; w != nil {
+		w.courier = ""
 		w.approachSent, w.arrived = false, false
+		return
 	}
+	e.serving.del(windowID)
+}
+
+// servedBy returns the courier serving window id, "" for none.
+func (e *Engine) servedBy(id string) string {
+	if w := e.windows[id]; w != nil {
+		return w.courier
+	}
+	c, _ := e.serving.get(id)
+	return c
+}
+
+// setServing records that courier serves window id ("" for no one). A
+// window here holds its courier; serving holds the others'.
+func (e *Engine) setServing(id, courier string) {
+	if w := e.windows[id]; w != nil {
+		w.courier = courier
+		return
+	}
+	if courier == "" {
+		e.serving.del(id)
+		return
+	}
+	e.serving.set(id, courier)
 }
 
 // DeleteRoute withdraws a courier's route: its windows have no courier until
@@ -352,7 +395,7 @@ func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
 		return Applied
 	}
 	for _, s := range r.Stops {
-		if e.courier[s.WindowID] == r.CourierID {
+		if e.servedBy(s.WindowID) == r.CourierID {
 			e.unserve(s.WindowID)
 		}
 	}
@@ -367,7 +410,7 @@ func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
 func (e *Engine) revokeStale(now int64, r *Route, ts int64) {
 	for _, s := range r.Stops {
 		w := e.windows[s.WindowID]
-		if w != nil && w.grant != nil && w.grant.courier == r.CourierID && e.courier[s.WindowID] != r.CourierID {
+		if w != nil && w.grant != nil && w.grant.courier == r.CourierID && w.courier != r.CourierID {
 			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
 	}
