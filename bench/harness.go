@@ -57,8 +57,13 @@ type HarnessConfig struct {
 	LiveRates    []float64
 	LiveDuration time.Duration
 	// Memory: MemWindows open windows, as many tracked cars, MemCouriers
-	// couriers with a route and a position.
+	// couriers with a route and a position. The processor runs with
+	// memory_limit MemLimit (bytes), the setting configs/trunkline.yaml
+	// gives for a container of 1 GiB, the memory target, unless
+	// Overrides.MemoryLimit sets another; 0 runs it with the defaults,
+	// which set no limit.
 	MemWindows, MemCouriers int
+	MemLimit                int64
 
 	// Overrides change settings of the processor (and the consumer
 	// settings the baselines share with it) for experiments; the zero
@@ -90,7 +95,7 @@ func FullConfig() HarnessConfig {
 		CityCars: 1_000_000, CityCouriers: 5_000, CityWindows: 100_000, CityPings: 10_000_000,
 		WorstCars: 100_000, WorstPings: 5_000_000,
 		LiveCars: 300_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 20 * time.Second,
-		MemWindows: 1_000_000, MemCouriers: 50_000,
+		MemWindows: 1_000_000, MemCouriers: 50_000, MemLimit: 900 << 20,
 		QuietWait: 30 * time.Second, QuietBudget: 3 * time.Minute,
 	}
 }
@@ -103,7 +108,7 @@ func QuickConfig() HarnessConfig {
 		CityCars: 100_000, CityCouriers: 500, CityWindows: 10_000, CityPings: 1_000_000,
 		WorstCars: 20_000, WorstPings: 500_000,
 		LiveCars: 180_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 2 * time.Second,
-		MemWindows: 100_000, MemCouriers: 5_000,
+		MemWindows: 100_000, MemCouriers: 5_000, MemLimit: 900 << 20,
 		QuietWait: 2 * time.Second, QuietBudget: 6 * time.Second,
 	}
 }
@@ -143,6 +148,9 @@ func (c HarnessConfig) Validate() error {
 	if c.runs(ScenarioMemory) && (c.MemWindows < 1 || c.MemCouriers < 1) {
 		errs = append(errs, errors.New("memory: windows and couriers must be >= 1"))
 	}
+	if c.MemLimit < 0 || c.MemLimit > 0 && c.MemLimit < 64<<20 {
+		errs = append(errs, fmt.Errorf("memory scenario's memory_limit %d bytes: use 0 (none) or at least 64 MiB", c.MemLimit))
+	}
 	return errors.Join(errs...)
 }
 
@@ -172,6 +180,15 @@ type Overrides struct {
 	// GCPercent replaces the processor's gc_percent when not nil (GOGC in
 	// the environment wins over both, as with trunkline run).
 	GCPercent *int `json:"gc_percent,omitempty"`
+}
+
+// memLimit is the memory_limit the memory scenario's processor runs with:
+// the override, else MemLimit (0: none).
+func (c *HarnessConfig) memLimit() int64 {
+	if c.Overrides.MemoryLimit > 0 {
+		return c.Overrides.MemoryLimit
+	}
+	return c.MemLimit
 }
 
 // String lists the overrides, "defaults" when there are none.

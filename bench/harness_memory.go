@@ -15,11 +15,18 @@ import (
 // in the harness's process.
 func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 	c := &h.cfg
+	limit := "no memory_limit (the defaults)"
+	if l := c.memLimit(); l > 0 {
+		limit = fmt.Sprintf("memory_limit %d MiB, the setting configs/trunkline.yaml gives for a container of 1 GiB (the other settings are the defaults)", l>>20)
+	}
 	sr := ScenarioReport{
 		Name: ScenarioMemory,
-		Description: fmt.Sprintf("memory: %s open windows, %s tracked cars (one ping each), %s couriers with a route and a position, loaded into one processor; RSS and heap after a GC once everything is applied",
-			count(float64(c.MemWindows)), count(float64(c.MemWindows)), count(float64(c.MemCouriers))),
+		Description: fmt.Sprintf("memory: %s open windows, %s tracked cars (one ping each), %s couriers with a route and a position, loaded into one processor with %s; its RSS peak while loading (VmHWM), RSS and heap after a GC once everything is applied",
+			count(float64(c.MemWindows)), count(float64(c.MemWindows)), count(float64(c.MemCouriers)), limit),
+		MemoryLimitBytes: c.memLimit(),
 	}
+	overrides := c.Overrides
+	overrides.MemoryLimit = c.memLimit()
 	b, err := startHarnessBroker(ctx, c.Partitions)
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 			Expect: int64(c.MemWindows), ExpectWindows: int64(c.MemWindows), ExpectRoutes: int64(c.MemCouriers),
 			// Courier pings of earlier runs are read again (and filtered).
 			ExpectCouriers: int64((run + 1) * c.MemCouriers),
-			Memory:         true, Overrides: c.Overrides,
+			Memory:         true, Overrides: overrides,
 			HeapProfile: heapProfile(c.CPUProfileDir, run),
 		})
 		if err != nil {

@@ -105,9 +105,11 @@ type ScenarioReport struct {
 	// LiveWarmup is the warm-up's description.
 	LiveNotes string `json:"live_notes,omitempty"`
 
-	// Memory figures, in bytes and counts.
-	RSSBytes     Figure `json:"rss_bytes"`
-	RSSPeakBytes Figure `json:"rss_peak_bytes"`
+	// Memory figures, in bytes and counts. MemoryLimitBytes is the
+	// processor's memory_limit in the memory scenario (0: none).
+	MemoryLimitBytes int64  `json:"memory_limit_bytes,omitempty"`
+	RSSBytes         Figure `json:"rss_bytes"`
+	RSSPeakBytes     Figure `json:"rss_peak_bytes"`
 	// RSSReleasedBytes is the RSS after debug.FreeOSMemory.
 	RSSReleasedBytes Figure `json:"rss_released_bytes"`
 	HeapInuseBytes   Figure `json:"heap_inuse_bytes"`

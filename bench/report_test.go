@@ -45,7 +45,7 @@ func sampleReport() *Report {
 				{OfferedPerS: 100_000, AchievedPerS: fig(1e5), P50Ms: fig(1, 1.2), P90Ms: fig(2, 2.5), P99Ms: fig(4, 6), MaxMs: fig(9, 12), Events: fig(10), Missing: fig(0)},
 				{OfferedPerS: 300_000, AchievedPerS: fig(3e5), P50Ms: fig(2), P90Ms: fig(5), P99Ms: fig(30), MaxMs: fig(80), Events: fig(10), Missing: fig(0)},
 			}},
-			{Name: ScenarioMemory, Description: "memory", RSSBytes: fig(900 << 20), HeapInuseBytes: fig(500 << 20), Events: fig(2)},
+			{Name: ScenarioMemory, Description: "memory", MemoryLimitBytes: 900 << 20, RSSBytes: fig(900 << 20), RSSPeakBytes: fig(1000 << 20), HeapInuseBytes: fig(500 << 20), Events: fig(2)},
 		},
 	}
 }
@@ -103,7 +103,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| catch-up, city mix | ≥ 1.5 M pings/s | 1.60M/s | 1.50M/s – 1.70M/s | yes |",
 		"| live p99 at 100.0K/s | ≤ 5.0 ms | 5.0 ms | 4.0 – 6.0 ms | yes |",
 		"| live p99 at 300.0K/s | ≤ 20 ms | 30 ms | 30 – 30 ms | no |",
-		"| memory scenario RSS | ≤ 1 GiB | 900 MiB |",
+		"| memory scenario RSS peak (memory_limit 900 MiB) | ≤ 1 GiB | 1000 MiB (largest run) | 1000 MiB – 1000 MiB | yes |",
 		"![latency percentiles vs offered load](report-latency.svg)",
 		"tracking_started 6, car_located 4",
 	} {

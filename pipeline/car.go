@@ -125,7 +125,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 			c.parked, parked = true, true
 		} else if c.dwellAt == 0 {
 			c.dwellAt = c.anchorTS + e.cfg.ParkDwell.Milliseconds()
-			e.schedule(c.dwellAt, timerParkDwell, nil, car, 0, 0)
+			e.scheduleDwell(c.dwellAt, car)
 		}
 	}
 	e.saveCar(car, existed)
@@ -203,7 +203,7 @@ func (e *Engine) parkDwellDue(now int64, car *car, at int64) {
 	if due := c.anchorTS + e.cfg.ParkDwell.Milliseconds(); due > at {
 		// The car moved since: wait for the new anchor.
 		c.dwellAt = due
-		e.schedule(due, timerParkDwell, nil, car, 0, 0)
+		e.scheduleDwell(due, car)
 		e.saveCar(car, true)
 		return
 	}
@@ -241,7 +241,7 @@ func (e *Engine) trunkAndLock(now int64, w *window, c *carState, prevTrunk Trunk
 					e.emit(now, w, EvRelockConfirmed, ts, nil)
 				} else {
 					w.relockDue = ts + e.cfg.RelockTimeout.Milliseconds()
-					e.schedule(w.relockDue, timerRelock, w, nil, w.gen, 0)
+					e.schedule(w.relockDue, timerRelock, w, w.gen, 0)
 				}
 				return
 			}

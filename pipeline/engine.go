@@ -56,7 +56,8 @@ type Engine struct {
 	// cancelled counts the tombstones of each window id, so that a window
 	// created again under the same id gets event ids of its own.
 	cancelled map[string]uint32
-	timers    timerHeap
+	timers    timerHeap[timer]      // window timers
+	dwells    timerHeap[dwellTimer] // park-dwell timers of cars
 	timerSeq  uint64
 
 	stream       int64 // stream time, Unix ms
@@ -165,6 +166,18 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}, nil
 }
 
+// reserve makes room for n more windows (a snapshot): their timers, and the
+// maps of a new engine, are allocated once instead of grown step by step.
+func (e *Engine) reserve(n int) {
+	e.timers.reserve(2 * n) // open and close
+	if len(e.windows) == 0 {
+		e.windows = make(map[string]*window, n)
+	}
+	if len(e.byVIN) == 0 {
+		e.byVIN = make(map[string]*car, n)
+	}
+}
+
 // Close releases the engine's state.
 func (e *Engine) Close() {
 	*e = Engine{cfg: e.cfg, proxRes: e.proxRes, diskK: e.diskK}
@@ -253,19 +266,4 @@ func (e *Engine) Tick(now int64) {
 		return
 	}
 	e.advance(now, e.lastDataTS+(now-e.lastDataWall))
-}
-
-// advance fires every timer due at or before t, in time order, then sets
-// stream time to t if that is later.
-func (e *Engine) advance(now, t int64) {
-	for len(e.timers) > 0 && e.timers[0].at <= t {
-		tm := e.timers.pop()
-		if tm.at > e.stream {
-			e.stream = tm.at
-		}
-		e.fire(now, tm)
-	}
-	if t > e.stream {
-		e.stream = t
-	}
 }

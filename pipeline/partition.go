@@ -223,6 +223,7 @@ func (w *worker) apply(u *tableUpdate) {
 	w.inTS, w.inAppend = 0, u.appendMs
 	switch u.kind {
 	case updSnapshot:
+		w.eng.reserve(len(u.snap.windows))
 		for _, win := range u.snap.windows {
 			w.eng.PutWindow(now, win)
 		}

@@ -96,14 +96,14 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 func (e *Engine) scheduleWindow(w *window) {
 	w.gen++
 	if w.phase == phasePending {
-		e.schedule(w.def.Start, timerOpen, w, nil, w.gen, 0)
+		e.schedule(w.def.Start, timerOpen, w, w.gen, 0)
 	}
-	e.schedule(w.def.End, timerClose, w, nil, w.gen, 0)
+	e.schedule(w.def.End, timerClose, w, w.gen, 0)
 	if w.grant != nil {
-		e.schedule(w.grant.ExpiresAt, timerGrantExpiry, w, nil, w.gen, w.grantSeq)
+		e.schedule(w.grant.ExpiresAt, timerGrantExpiry, w, w.gen, w.grantSeq)
 	}
 	if w.relockDue != 0 {
-		e.schedule(w.relockDue, timerRelock, w, nil, w.gen, 0)
+		e.schedule(w.relockDue, timerRelock, w, w.gen, 0)
 	}
 }
 
