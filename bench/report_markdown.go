@@ -33,7 +33,7 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 	} else {
 		p("- The processor and the baselines ran in the harness's process (`--in-process`): memory figures include the broker and its records.\n")
 	}
-	p("- Catch-up: the topics are preloaded first (not timed). A run is timed from the start of the processor (or consumer) until it has consumed every preloaded car ping and every event and dead letter it emitted is acknowledged (`Processor.Snapshot`); ")
+	p("- Catch-up: the topics are preloaded first and read once by an untimed bare consumer (the first read of a freshly preloaded topic is slower for any reader). A run is timed from the start of the processor (or consumer) until it has consumed every preloaded car ping and every event and dead letter it emitted is acknowledged (`Processor.Snapshot`); ")
 	p("the events are then counted on the events topic (end offsets through kadm) and must equal the acknowledged ones. Rates are car-ping records / elapsed time, startup included (the table load and group join are also shown apart).\n")
 	p("- Baselines, same topic, same broker, same run, a consumer group each, the processor's consumer settings: **bare** reads and discards; **decode+H3** decodes every ping (`pipeline.DecodeCarPing`) and computes its H3 cell (`geo.Cell`), one goroutine per partition. Ratios are taken per run, then summarised.\n")
 	p("- CPU time is read from each process (getrusage) and from /proc/stat for the whole machine: \"other processes\" is what the rest of the machine used meanwhile, which these figures cannot control; before each timed run the harness waits (bounded) for the machine to be quiet.\n")

@@ -189,10 +189,12 @@ func (w *worker) process(recs []*kgo.Record) {
 	}
 	w.emit()
 	last := recs[len(recs)-1]
+	next := last.Offset + 1
 	w.seal(last)
+	recycle(recs)
 	w.p.counters.flush(inCarPings, &w.tally)
 	w.p.counters.lastRecord[inCarPings].Store(now)
-	w.next.Store(last.Offset + 1)
+	w.next.Store(next)
 	w.publish()
 	w.drained(len(recs))
 }
@@ -382,9 +384,10 @@ func (w *worker) batch() *batch {
 }
 
 // seal ends the current batch; last is the last record it covers (nil for an
-// update or a tick). A batch that handed nothing to the sink needs no
-// acknowledgement: its offset is marked at once unless earlier batches are
-// still outstanding.
+// update or a tick), which the caller may recycle afterwards: a batch keeps
+// a copy of what marking reads. A batch that handed nothing to the sink
+// needs no acknowledgement: its offset is marked at once unless earlier
+// batches are still outstanding.
 func (w *worker) seal(last *kgo.Record) {
 	b := w.cur
 	w.cur = nil
@@ -395,11 +398,13 @@ func (w *worker) seal(last *kgo.Record) {
 		case len(w.queue) == 0:
 			w.cl.MarkCommitRecords(last)
 		default:
-			w.queue = append(w.queue, &batch{w: w, last: last}) // complete already
+			w.queue = append(w.queue, &batch{w: w, last: commitMark(last)}) // complete already
 		}
 		return
 	}
-	b.last = last
+	if last != nil {
+		b.last = commitMark(last)
+	}
 	w.queue = append(w.queue, b)
 	b.release()
 	w.advance()

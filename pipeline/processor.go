@@ -86,7 +86,8 @@ type Processor struct {
 	counters *counters
 	lat      latency
 	reach    *reach
-	workers  workerSet // running partition workers, for the metrics
+	workers  workerSet  // running partition workers, for the metrics
+	records  recordPool // slabs of the consumers' fetched records
 
 	started atomic.Bool
 	loaded  atomic.Bool // broadcast tables read up to their end offsets at startup
@@ -274,6 +275,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	bc, err := kgo.NewClient(p.kafkaOpts(clientTables,
 		kgo.ConsumePartitions(start.consume),
 		kgo.FetchMaxWait(p.cfg.FetchMaxWait),
+		kgo.WithPools(&p.records),
 	)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the broadcast client: %w", err)

@@ -420,6 +420,7 @@ func (r *router) apply(ctx context.Context, fs kgo.Fetches) {
 				}
 			}
 		}
+		recycle(fp.Records) // decoded, copied or dead-lettered (a copy)
 	})
 	for in := range r.tallies {
 		r.p.counters.flush(in, &r.tallies[in])
@@ -497,6 +498,7 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 		return
 	}
 	w.shared = true
+	w.pack()
 	old, known := r.windows[w.ID]
 	if !known && w.End <= now {
 		tl.outcome(FilterWindowExpired)
