@@ -292,22 +292,26 @@ func (p *Processor) Run(ctx context.Context) error {
 		bc.Close()
 	}
 
-	p.log.Info("loading broadcast tables", "windows", cfg.Topics.Windows, "routes", cfg.Topics.Routes)
-	select {
-	case <-r.loaded:
-	case <-runCtx.Done():
-		stopBroadcast()
-		return p.exitErr(nil)
-	}
-	p.loaded.Store(true)
-	p.log.Info("broadcast tables loaded; joining the consumer group", "group", cfg.Group, "topic", cfg.Topics.CarPings)
-
+	// The group is joined while the tables load: the router hands the
+	// partition workers their snapshots, and so lets them process car
+	// pings, only once the tables are loaded.
+	p.log.Info("loading broadcast tables and joining the consumer group", "windows", cfg.Topics.Windows, "routes", cfg.Topics.Routes,
+		"group", cfg.Group, "topic", cfg.Topics.CarPings)
 	c, err := newConsumer(p, r, admin, start.nparts)
 	if err != nil {
 		stopBroadcast()
 		return err
 	}
-	pollErr := c.poll(runCtx)
+	select {
+	case <-r.loaded:
+		p.loaded.Store(true)
+		p.log.Info("broadcast tables loaded")
+	case <-runCtx.Done():
+	}
+	var pollErr error
+	if runCtx.Err() == nil {
+		pollErr = c.poll(runCtx)
+	}
 	if pollErr != nil {
 		p.fail(pollErr)
 	}

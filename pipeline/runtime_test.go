@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/trunkline/trunkline/pipeline"
 	"github.com/trunkline/trunkline/sink"
@@ -871,5 +872,61 @@ func TestProcessorBroadcastOutcomes(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestProcessorJoinsWhileTablesLoad: the processor joins its consumer group
+// while the broadcast tables load, and processes no car ping before they
+// are loaded: with the windows topic's fetches held, the partitions are
+// assigned and the car pings fetched, yet the ping of a car whose window is
+// in the table is applied once the table is read, never filtered no_window.
+func TestProcessorJoinsWhileTablesLoad(t *testing.T) {
+	e := newEnv(t, 2)
+	clk := newClock(t0)
+	const vin = "WAUZZZ4G0FN000001"
+	e.produce(rec(e.topics.Windows, "W-1", window("W-1", vin)), rec(e.topics.CarPings, vin, parkedPing(vin, t0)))
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	details, err := e.adm.ListTopics(ctx, e.topics.Windows, e.topics.CarPings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	windowsID, carsID := details[e.topics.Windows].ID, details[e.topics.CarPings].ID
+	released := make(chan struct{})
+	var windowsHeld, carsFetched atomic.Bool
+	e.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		for _, ft := range req.(*kmsg.FetchRequest).Topics {
+			switch {
+			case ft.Topic == e.topics.CarPings || ft.TopicID == carsID:
+				carsFetched.Store(true)
+			case ft.Topic == e.topics.Windows || ft.TopicID == windowsID:
+				windowsHeld.Store(true)
+				e.cluster.SleepControl(func() { <-released })
+			}
+		}
+		return nil, nil, false
+	})
+	defer func() {
+		select {
+		case <-released:
+		default:
+			close(released)
+		}
+	}()
+	r := e.start(e.config("join-while-loading"), clk)
+	waitFor(t, "partitions assigned and car pings fetched while the windows are held", func() bool {
+		return windowsHeld.Load() && carsFetched.Load() && r.p.Snapshot().Partitions == 2
+	})
+	if s := r.p.Snapshot(); s.Ready || s.CarPings.Consumed != 0 {
+		t.Fatalf("before the tables are loaded: ready %v, %d car pings consumed; want not ready, none", s.Ready, s.CarPings.Consumed)
+	}
+	close(released)
+	waitFor(t, "the car ping consumed", func() bool { return r.p.Snapshot().CarPings.Consumed == 1 })
+	if s := r.p.Snapshot(); s.CarPings.Applied != 1 || s.CarPings.FilteredBy[pipeline.FilterNoWindow] != 0 {
+		t.Fatalf("car pings %+v: want the ping applied, not filtered no_window", s.CarPings)
+	}
+	if err := r.shutdown(t); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -128,10 +128,14 @@ type router struct {
 
 	// pending holds the windows and routes partitions whose end offset at
 	// startup has not been reached yet; loaded is closed when it empties.
-	pending map[tp]int64
-	loaded  chan struct{}
+	// Workers that register before then wait in deferred for their
+	// snapshot, which holds the whole tables.
+	pending  map[tp]int64
+	loaded   chan struct{}
+	deferred []routerCtl
 
 	courier CourierPing // decode buffer
+	rbuf    Route       // decode buffer
 	tallies [numInputs]tally
 	dlqAck  func(error)
 	logDLQ  limiter
@@ -219,10 +223,17 @@ func (r *router) rehome(ctx context.Context, nparts int32) {
 	}
 }
 
-// control registers or unregisters a worker.
+// control registers or unregisters a worker; before the tables are
+// loaded, it defers both (in order) until they are.
 func (r *router) control(ctx context.Context, c routerCtl) {
 	if c.nparts > 0 && c.nparts != r.nparts {
 		r.rehome(ctx, c.nparts)
+	}
+	if len(r.pending) > 0 {
+		if c.register != nil || c.unregister != nil {
+			r.deferred = append(r.deferred, routerCtl{register: c.register, unregister: c.unregister})
+		}
+		return
 	}
 	if w := c.unregister; w != nil && r.workers[w.part] == w {
 		delete(r.workers, w.part)
@@ -422,6 +433,13 @@ func (r *router) apply(ctx context.Context, fs kgo.Fetches) {
 		}
 		recycle(fp.Records) // decoded, copied or dead-lettered (a copy)
 	})
+	if len(r.pending) == 0 && r.deferred != nil {
+		deferred := r.deferred
+		r.deferred = nil
+		for _, c := range deferred {
+			r.control(ctx, c)
+		}
+	}
 	for in := range r.tallies {
 		r.p.counters.flush(in, &r.tallies[in])
 	}
@@ -544,11 +562,13 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 		r.deadLetter(ctx, inRoutes, now, rec, err)
 		return
 	}
-	rt := new(Route)
-	if err := DecodeRoute(rt, rec.Value); err != nil {
+	if err := DecodeRoute(&r.rbuf, rec.Value); err != nil {
 		r.deadLetter(ctx, inRoutes, now, rec, fmt.Errorf("cannot decode route: %w", err))
 		return
 	}
+	// Decoded into a buffer, kept at its size: a decoder's slice grows
+	// by doubling, and 50 K routes are kept for good.
+	rt := &Route{CourierID: r.rbuf.CourierID, Stops: slices.Clone(r.rbuf.Stops)}
 	for i := range rt.Stops {
 		// The stop shares the window's id string.
 		if sw, ok := r.windows[rt.Stops[i].WindowID]; ok {
