@@ -85,14 +85,25 @@ func vinBits(h uint64) uint64 {
 	return 1<<(h>>40&63) | 1<<(h>>46&63) | 1<<(h>>52&63) | 1<<(h>>58)
 }
 
-// vinHash is FNV-1a over the VIN's bytes, finished by the mixer of
-// SplitMix64 so that every bit of the result depends on every byte.
+// vinHash hashes a VIN eight bytes at a time (a VIN is 17 bytes: two
+// words and a byte), each word multiplied into the state, then finished by
+// the mixer of SplitMix64 so that every bit of the result depends on every
+// byte. It is on every car ping's path; byte-at-a-time FNV-1a took three
+// times as long.
 func vinHash[T string | []byte](vin T) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(vin); i++ {
-		h ^= uint64(vin[i])
-		h *= 1099511628211
+	h := uint64(len(vin)) * 0x9e3779b97f4a7c15
+	i := 0
+	for ; i+8 <= len(vin); i += 8 {
+		w := uint64(vin[i]) | uint64(vin[i+1])<<8 | uint64(vin[i+2])<<16 | uint64(vin[i+3])<<24 |
+			uint64(vin[i+4])<<32 | uint64(vin[i+5])<<40 | uint64(vin[i+6])<<48 | uint64(vin[i+7])<<56
+		h = (h ^ w) * 0xff51afd7ed558ccd
+		h ^= h >> 32
 	}
+	var w uint64
+	for j := 0; i < len(vin); i, j = i+1, j+8 {
+		w |= uint64(vin[i]) << j
+	}
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27
