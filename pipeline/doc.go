@@ -25,9 +25,9 @@
 //     PutRoute and evaluate; checkFix holds the GPS checks; Grant tokens
 //     are signed by SignGrant and checked by VerifyGrant.
 //   - Processor: the Kafka runtime. It reads the broadcast tables (windows,
-//     routes, recent courier positions) into one router goroutine before it
-//     joins the consumer group; the router hands each partition worker the
-//     windows of the cars it owns (by the key partitioning of the VIN the
+//     routes, recent courier positions) into one router goroutine while it
+//     joins the consumer group; once they are loaded, the router hands each
+//     partition worker the windows of the cars it owns (by the key partitioning of the VIN the
 //     feeds use: Config.CarPingsPartitioner, murmur2 by default) and every
 //     route and courier position. Each worker owns one
 //     Engine and hands its events and dead letters to the Sink; a
