@@ -76,7 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		buffered  = fs.Int("max-buffered-records", 0, "experiment: the processor's max_buffered_records `N`")
 		poll      = fs.Int("max-poll-records", 0, "experiment: max_poll_records `N` of the processor and the baselines")
 		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer)")
-		memLimit  = fs.Int64("memory-limit-mib", 0, "experiment: the processor's memory_limit in `MiB` (default none, as in the default configuration)")
+		memLimit  = fs.Int64("memory-limit-mib", 0, "experiment: the processor's memory_limit in `MiB` in every scenario (default: none, as in the default configuration, except in the memory scenario: see --memory-scenario-limit-mib)")
+		memScen   = fs.Int64("memory-scenario-limit-mib", -1, "the memory scenario processor's memory_limit in `MiB`, 0 for none (default 900, what configs/trunkline.yaml gives for a container of 1 GiB)")
 		gcPercent = fs.Int("gc-percent", 0, "experiment: the processor's gc_percent `PERCENT` (default: the default configuration's; GOGC in the environment wins)")
 		render    = fs.String("render", "", "write the outputs of an earlier run from its JSON report `FILE` to --out, without running anything")
 		commit    = fs.String("commit", "", "`SHA` to record as the commit measured (default: git rev-parse HEAD in the working directory, +dirty when tracked files changed)")
@@ -135,6 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
 	cfg.Overrides.FetchMaxWait = *fetchWait
 	cfg.Overrides.MemoryLimit = *memLimit << 20
+	if *memScen >= 0 {
+		cfg.MemLimit = *memScen << 20
+	}
 	if *gcPercent != 0 {
 		cfg.Overrides.GCPercent = gcPercent
 	}
