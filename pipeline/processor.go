@@ -27,7 +27,9 @@ type Sink interface {
 	// Event hands over one event; ev is only read during the call.
 	Event(ctx context.Context, ev *Event, ack func(error))
 	// DeadLetter hands over a consumed record that cannot be processed;
-	// cause says why. rec is not modified and must not be modified until
+	// cause says why. rec itself is only read during the call (the
+	// processor recycles it afterwards: copy what you keep of it), but the
+	// bytes of its Key, Value and headers stay valid and unmodified until
 	// ack is called.
 	DeadLetter(ctx context.Context, rec *kgo.Record, cause error, ack func(error))
 	// Flush waits until every record handed over so far is acknowledged,
