@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -64,6 +65,9 @@ func defaultTopicSpecs(t pipeline.Topics, partitions int) []topicSpec {
 	}
 }
 
+// memSegmentBytes is the in-memory broker's log.segment.bytes.
+const memSegmentBytes = 1 << 20
+
 // embeddedBroker is a one-node Kafka-protocol broker in this process.
 type embeddedBroker struct {
 	cluster *kfake.Cluster
@@ -85,6 +89,12 @@ func startBroker(ctx context.Context, cfg BrokerConfig, topics pipeline.Topics, 
 	}
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
+	} else {
+		// In memory, a partition's active segment is one slice that grows
+		// by copying, on the goroutine that serves every client: at the
+		// default 100 MiB segments each doubling stalls the broker for tens
+		// of milliseconds.
+		opts = append(opts, kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(memSegmentBytes)}))
 	}
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,23 @@ func TestBrokerCreatesTopics(t *testing.T) {
 		})
 	}
 
+	// In memory, the broker keeps small segments.
+	bc, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segment string
+	for _, rc := range bc {
+		for _, c := range rc.Configs {
+			if c.Key == "log.segment.bytes" {
+				segment = c.MaybeValue()
+			}
+		}
+	}
+	if want := strconv.Itoa(memSegmentBytes); segment != want {
+		t.Errorf("log.segment.bytes = %q, want %q", segment, want)
+	}
+
 	// A second start against the same broker creates nothing and fails
 	// nothing: creating topics is idempotent.
 	created, err := createTopics(ctx, b.Addr(), defaultTopicSpecs(topics, 3))
@@ -108,6 +126,37 @@ func TestBrokerCreatesTopics(t *testing.T) {
 	want := produceRecords(t, ctx, b.Addr(), topics.CarPings, 20)
 	if got := consumeRecords(t, ctx, b.Addr(), topics.CarPings, len(want)); !slices.Equal(got, want) {
 		t.Fatalf("consumed %v, want %v", got, want)
+	}
+}
+
+// TestBrokerRollsSegments checks that records spanning many of the in-memory
+// broker's small segments are all read back, in order, by a real client.
+func TestBrokerRollsSegments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := pipeline.DefaultTopics()
+	b := testBroker(ctx, t, topics)
+	const n, size = 400, 16 << 10 // 6.25 MiB: several segments
+	cl := testClient(t, b.Addr(), kgo.DefaultProduceTopic(topics.DLQ), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for i := range n {
+		v := []byte(strings.Repeat(string(rune('a'+i%26)), size))
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: v}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	rd := testClient(t, b.Addr(), kgo.ConsumeTopics(topics.DLQ), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for next := 0; next < n; {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", next, n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) != strconv.Itoa(next) || r.Offset != int64(next) || len(r.Value) != size || r.Value[size-1] != byte('a'+next%26) {
+				t.Fatalf("record %d: key %q offset %d, %d bytes", next, r.Key, r.Offset, len(r.Value))
+			}
+			next++
+		})
 	}
 }
 
