@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -174,7 +175,9 @@ func runJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, error)
 }
 
 // startProfile starts the CPU profile of j, if asked for; the returned
-// function stops it.
+// function stops it and writes the allocation profile of the process so
+// far (all allocations since it started, sampled) beside it, with
+// .allocs before the extension.
 func startProfile(j job) (func(), error) {
 	if j.CPUProfile == "" {
 		return func() {}, nil
@@ -187,7 +190,14 @@ func startProfile(j job) (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot start the CPU profile: %w", err)
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		ext := filepath.Ext(j.CPUProfile)
+		if err := writeProfile("allocs", strings.TrimSuffix(j.CPUProfile, ext)+".allocs"+ext); err != nil {
+			fmt.Fprintln(os.Stderr, "trunkline-bench:", err)
+		}
+	}, nil
 }
 
 // pollEvery is how often a job checks whether it is done; progressEvery
@@ -343,7 +353,7 @@ func measureMemory(res *jobResult, reg *prometheus.Registry, heapProfile string)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	if heapProfile != "" {
-		if err := writeHeapProfile(heapProfile); err != nil {
+		if err := writeProfile("heap", heapProfile); err != nil {
 			return err
 		}
 	}
@@ -358,15 +368,16 @@ func measureMemory(res *jobResult, reg *prometheus.Registry, heapProfile string)
 	return nil
 }
 
-// writeHeapProfile writes the heap profile of this process to path.
-func writeHeapProfile(path string) error {
+// writeProfile writes the named runtime/pprof profile (heap, allocs) of
+// this process to path.
+func writeProfile(name, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("cannot create the heap profile: %w", err)
+		return fmt.Errorf("cannot create the %s profile: %w", name, err)
 	}
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
 		f.Close()
-		return fmt.Errorf("cannot write the heap profile: %w", err)
+		return fmt.Errorf("cannot write the %s profile: %w", name, err)
 	}
 	return f.Close()
 }

@@ -46,7 +46,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 		kgo.OnPartitionsLost(c.lost),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
-		kgo.WithPools(&p.records),
+		kgo.WithPools(p.records),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the consumer group client: %w", err)

@@ -88,8 +88,8 @@ type Processor struct {
 	counters *counters
 	lat      latency
 	reach    *reach
-	workers  workerSet  // running partition workers, for the metrics
-	records  recordPool // slabs of the consumers' fetched records
+	workers  workerSet   // running partition workers, for the metrics
+	records  *recordPool // slabs of the consumers' fetched records
 
 	started atomic.Bool
 	loaded  atomic.Bool // broadcast tables read up to their end offsets at startup
@@ -123,6 +123,7 @@ func NewProcessor(cfg Config, opts Options) (*Processor, error) {
 		counters: new(counters),
 		lat:      newLatency(),
 		reach:    newReach(),
+		records:  newRecordPool(),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -277,7 +278,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	bc, err := kgo.NewClient(p.kafkaOpts(clientTables,
 		kgo.ConsumePartitions(start.consume),
 		kgo.FetchMaxWait(p.cfg.FetchMaxWait),
-		kgo.WithPools(&p.records),
+		kgo.WithPools(p.records),
 	)...)
 	if err != nil {
 		return fmt.Errorf("cannot create the broadcast client: %w", err)

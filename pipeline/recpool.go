@@ -2,7 +2,8 @@ package pipeline
 
 import (
 	"math/bits"
-	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -18,17 +19,40 @@ import (
 // are not pooled (no PoolDecompressBytes), so a dead letter built from them
 // stays valid.
 //
-// Slabs are kept by power-of-two capacity, from 64 to 64 Ki records.
+// Slabs are kept by power-of-two capacity, from 8 to 64 Ki records, and
+// the free slabs of all classes together hold at most recPoolBytes. The
+// bound matters more than the hit rate: a burst (the tables loading, a
+// backlog of small live batches) leaves many slabs free at once, and a
+// pool that kept them all (sync.Pool keeps what was put until two
+// collections have passed, which at gc_percent 300 can be many seconds)
+// would have the collector mark them, and count them in the heap its next
+// goal is computed from, for as long. Get and put are per fetched batch,
+// not per record: each is one channel operation.
 type recordPool struct {
-	classes [recClasses]sync.Pool
+	free   [recClasses]chan []kgo.Record
+	pooled atomic.Int64 // bytes of the free slabs
 }
 
 const (
-	recMinShift = 6
-	recClasses  = 11
+	recMinShift = 3
+	recClasses  = 14
+	// recPoolBytes bounds the free slabs. Catching up, at most 28 MiB of
+	// slabs were out at once in the city mix (batches of 4 to 8 Ki
+	// records).
+	recPoolBytes = 32 << 20
+	recSize      = int(unsafe.Sizeof(kgo.Record{}))
 )
 
-// class returns the pool class of slabs of capacity n or more, and the
+// newRecordPool returns an empty pool.
+func newRecordPool() *recordPool {
+	p := &recordPool{}
+	for c := range p.free {
+		p.free[c] = make(chan []kgo.Record, max(1, recPoolBytes/(recSize<<(c+recMinShift))))
+	}
+	return p
+}
+
+// recClass returns the pool class of slabs of capacity n or more, and the
 // capacity of that class; ok is false beyond the largest class.
 func recClass(n int) (c, capacity int, ok bool) {
 	if n <= 1<<recMinShift {
@@ -44,20 +68,32 @@ func (p *recordPool) GetRecords(n int) []kgo.Record {
 	if !ok {
 		return make([]kgo.Record, 0, n)
 	}
-	if s, _ := p.classes[c].Get().(*[]kgo.Record); s != nil {
-		return (*s)[:0]
+	select {
+	case s := <-p.free[c]:
+		p.pooled.Add(-int64(capacity * recSize))
+		return s
+	default:
+		return make([]kgo.Record, 0, capacity)
 	}
-	return make([]kgo.Record, 0, capacity)
 }
 
-// PutRecords takes back a slab whose records have all been recycled.
+// PutRecords takes back a slab whose records have all been recycled, if
+// the pool has room for it.
 func (p *recordPool) PutRecords(s []kgo.Record) {
 	c, capacity, ok := recClass(cap(s))
 	if !ok || capacity != cap(s) {
 		return // not one of ours
 	}
-	s = s[:0]
-	p.classes[c].Put(&s)
+	size := int64(capacity * recSize)
+	if p.pooled.Add(size) > recPoolBytes {
+		p.pooled.Add(-size)
+		return
+	}
+	select {
+	case p.free[c] <- s[:0]:
+	default:
+		p.pooled.Add(-size)
+	}
 }
 
 var _ kgo.PoolRecords = (*recordPool)(nil)
