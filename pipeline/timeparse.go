@@ -148,6 +148,47 @@ func AppendTime(dst []byte, ms int64) []byte {
 	days := floorDiv(ms, msPerDay)
 	rem := ms - days*msPerDay // [0, msPerDay)
 	y, m, d := civilFromDays(days)
+	if y < 0 || y > 9999 {
+		return appendTimeWide(dst, y, m, d, rem)
+	}
+	// The common case, years 0 to 9999, is written into a fixed array and
+	// appended at once: one copy instead of one per field.
+	var b [24]byte // 2006-01-02T15:04:05.000Z
+	put4(b[0:4], y)
+	b[4] = '-'
+	put2(b[5:7], m)
+	b[7] = '-'
+	put2(b[8:10], d)
+	b[10] = 'T'
+	put2(b[11:13], rem/3600000)
+	b[13] = ':'
+	put2(b[14:16], rem/60000%60)
+	b[16] = ':'
+	put2(b[17:19], rem/1000%60)
+	b[19] = '.'
+	ms3 := rem % 1000
+	b[20] = byte('0' + ms3/100)
+	put2(b[21:23], ms3%100)
+	b[23] = 'Z'
+	return append(dst, b[:]...)
+}
+
+// put2 writes 0 <= n < 100 as two digits.
+func put2(b []byte, n int64) {
+	_ = b[1]
+	b[0] = byte('0' + n/10)
+	b[1] = byte('0' + n%10)
+}
+
+// put4 writes 0 <= n < 10000 as four digits.
+func put4(b []byte, n int64) {
+	_ = b[3]
+	put2(b[0:2], n/100)
+	put2(b[2:4], n%100)
+}
+
+// appendTimeWide is AppendTime for years before 0 or after 9999.
+func appendTimeWide(dst []byte, y, m, d, rem int64) []byte {
 	if y < 0 {
 		dst = append(dst, '-')
 		y = -y
