@@ -193,8 +193,7 @@ func startProfile(j job) (func(), error) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		ext := filepath.Ext(j.CPUProfile)
-		if err := writeProfile("allocs", strings.TrimSuffix(j.CPUProfile, ext)+".allocs"+ext); err != nil {
+		if err := WriteProfile("allocs", AllocsProfilePath(j.CPUProfile)); err != nil {
 			fmt.Fprintln(os.Stderr, "trunkline-bench:", err)
 		}
 	}, nil
@@ -353,7 +352,7 @@ func measureMemory(res *jobResult, reg *prometheus.Registry, heapProfile string)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	if heapProfile != "" {
-		if err := writeProfile("heap", heapProfile); err != nil {
+		if err := WriteProfile("heap", heapProfile); err != nil {
 			return err
 		}
 	}
@@ -368,9 +367,16 @@ func measureMemory(res *jobResult, reg *prometheus.Registry, heapProfile string)
 	return nil
 }
 
-// writeProfile writes the named runtime/pprof profile (heap, allocs) of
+// AllocsProfilePath returns where the allocation profile written with the
+// CPU profile at path goes: path with .allocs before its extension.
+func AllocsProfilePath(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + ".allocs" + ext
+}
+
+// WriteProfile writes the named runtime/pprof profile (heap, allocs) of
 // this process to path.
-func writeProfile(name, path string) error {
+func WriteProfile(name, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cannot create the %s profile: %w", name, err)

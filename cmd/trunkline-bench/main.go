@@ -70,12 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		name      = fs.String("name", "", "report file `NAME` without extension (default: report, or quick with --quick)")
 		runs      = fs.Int("runs", 0, "runs of each figure `N` (default 3, 1 with --quick)")
 		scenarios = fs.String("scenarios", "", "comma-separated `LIST` of scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (default all)")
-		profile   = fs.String("cpuprofile", "", "`DIR` to write CPU profiles of the processor's first run of each catch-up scenario and of the live scenario to, and a heap profile of its first memory run (memory-heap.pprof)")
+		profile   = fs.String("cpuprofile", "", "`DIR` to write CPU profiles of the processor's first run of each catch-up scenario and of the live scenario to, each with its allocation profile (NAME.allocs.pprof), and a heap profile of its first memory run (memory-heap.pprof)")
 		inProcess = fs.Bool("in-process", false, "run the processor and the baselines in this process instead of child processes (RSS then includes the broker)")
 		linger    = fs.Duration("produce-linger", -1, "experiment: the processor's produce_linger `D` (default: the default configuration's)")
 		buffered  = fs.Int("max-buffered-records", 0, "experiment: the processor's max_buffered_records `N`")
 		poll      = fs.Int("max-poll-records", 0, "experiment: max_poll_records `N` of the processor and the baselines")
-		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer)")
+		hprofile  = fs.String("harness-cpuprofile", "", "`FILE` to write a CPU profile of the harness's own process to (broker, load generator, events consumer), and its allocation profile beside it (FILE with .allocs before the extension)")
 		memLimit  = fs.Int64("memory-limit-mib", 0, "experiment: the processor's memory_limit in `MiB` in every scenario (default: none, as in the default configuration, except in the memory scenario: see --memory-scenario-limit-mib)")
 		memScen   = fs.Int64("memory-scenario-limit-mib", -1, "the memory scenario processor's memory_limit in `MiB`, 0 for none (default 900, what configs/trunkline.yaml gives for a container of 1 GiB)")
 		gcPercent = fs.Int("gc-percent", 0, "experiment: the processor's gc_percent `PERCENT` (default: the default configuration's; GOGC in the environment wins)")
@@ -163,7 +163,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 			fmt.Fprintf(stderr, "trunkline-bench: cannot profile: %v\n", err)
 			return exitFail
 		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			if err := bench.WriteProfile("allocs", bench.AllocsProfilePath(*hprofile)); err != nil {
+				fmt.Fprintf(stderr, "trunkline-bench: %v\n", err)
+			}
+		}()
 	}
 	rep, err := bench.RunHarness(ctx, cfg)
 	if err != nil {
