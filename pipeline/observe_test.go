@@ -207,6 +207,24 @@ func TestProcessorMetrics(t *testing.T) {
 			t.Errorf("no trunkline_kafka_read_bytes_total for client %s", client)
 		}
 	}
+	// Every input record was fetched by the client that reads its topic,
+	// and counted once by topic (kprom's own per-batch counters are left
+	// out: they would count twice).
+	for _, tc := range []struct{ topic, client string }{
+		{e.topics.CarPings, "trunkline-consumer"}, {e.topics.CourierPings, "trunkline-tables"},
+		{e.topics.Windows, "trunkline-tables"}, {e.topics.Routes, "trunkline-tables"},
+	} {
+		recs := sc.sum("trunkline_kafka_fetch_records_total", "client", tc.client, "topic", tc.topic)
+		all := sc.sum("trunkline_kafka_fetch_records_total", "topic", tc.topic)
+		if recs < float64(inputs[tc.topic]) || all != recs || sc.sum("trunkline_kafka_fetch_bytes_total", "client", tc.client, "topic", tc.topic) == 0 {
+			t.Errorf("trunkline_kafka_fetch_records_total{client=%q,topic=%q} = %v (all clients %v), %d records consumed", tc.client, tc.topic, recs, all, inputs[tc.topic])
+		}
+	}
+	for _, s := range sc["trunkline_kafka_fetch_records_total"] {
+		if len(s.labels) != 2 {
+			t.Errorf("trunkline_kafka_fetch_records_total series with labels %v, want client and topic", s.labels)
+		}
+	}
 	mfs, err := r.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
