@@ -94,7 +94,11 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	var cell int64
 	fixCell := func() int64 {
 		if cell == 0 {
-			cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+			if p.Lat == c.anchorLat && p.Lng == c.anchorLng {
+				cell = e.anchorCell(c)
+			} else {
+				cell = geo.Cell(p.Lat, p.Lng, e.cfg.H3Resolution)
+			}
 		}
 		return cell
 	}
@@ -118,7 +122,7 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	} else if geo.Beyond(c.anchorLat, c.anchorLng, p.Lat, p.Lng, e.cfg.ParkDistanceM) {
 		moved = c.parked
 		c.parked = false
-		c.anchorTS, c.anchorLat, c.anchorLng = p.TS, p.Lat, p.Lng
+		c.anchorTS, c.anchorLat, c.anchorLng, c.anchorCell = p.TS, p.Lat, p.Lng, 0
 	}
 	if !c.parked {
 		if p.LocationType == LocationLastParked || p.TS-c.anchorTS >= e.cfg.ParkDwell.Milliseconds() {
@@ -169,7 +173,7 @@ func insideFill(inside bool) func(*Event) {
 // checks the window's courier against it.
 func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	w.parkedSent = true
-	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
+	cell := e.anchorCell(c)
 	d := geo.DistanceM(w.def.Lat, w.def.Lng, c.anchorLat, c.anchorLng)
 	// The car is inside when it is within the radius of the address (both
 	// valid coordinates, which decoding guarantees).

@@ -134,7 +134,7 @@ func (e *Engine) evaluate(now int64, w *window, c *carState, ts int64) {
 	})
 	w.grant = lg
 	d := geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)
-	cell := geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
+	cell := e.anchorCell(c)
 	e.emitPos(now, w, EvUnlockEligible, ts, c.anchorLat, c.anchorLng, cell, d, func(ev *Event) { ev.Grant = g })
 	e.schedule(g.ExpiresAt, timerGrantExpiry, w, w.gen, w.grantSeq)
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/trunkline/trunkline/geo"
 )
 
 // car is one VIN that has windows in this engine (pending or open): its
@@ -15,14 +17,15 @@ import (
 // never evicted while a window of the car is open. The GC scans a car only
 // up to its last pointer, not its state.
 type car struct {
-	first   *window // pending or open, in the order they arrived, linked by window.next; nil once forgotten
-	state   carState
-	tracked bool // state holds the car's last accepted fix (one of its windows is open)
+	first *window // pending or open, in the order they arrived, linked by window.next; nil once forgotten
+	state carState
 }
 
 // carState is what the engine keeps about a car while one of its windows is
 // open. Its binary form (carStateSize bytes, appendBinary) is what a
-// changelog record of the car holds.
+// changelog record of the car holds; anchorCell and tracked are not in it.
+// tracked sits here, in what would be the struct's padding, so that a car
+// is 80 bytes with the anchor's cell.
 type carState struct {
 	ts        int64 // last accepted fix
 	lat, lng  float64
@@ -30,11 +33,16 @@ type carState struct {
 	anchorLat float64
 	anchorLng float64
 	dwellAt   int64 // when the pending park-dwell timer fires; 0 = none
-	parked    bool
-	trunk     TrunkState
-	locked    Tri
-	ignition  Tri
-	source    Source
+	// anchorCell caches the anchor's H3 cell at the indexing resolution, 0
+	// until computed (Engine.anchorCell): a car that moves and then parks
+	// announces both at the same spot.
+	anchorCell int64
+	parked     bool
+	trunk      TrunkState
+	locked     Tri
+	ignition   Tri
+	source     Source
+	tracked    bool // the state holds the car's last accepted fix (one of its windows is open)
 }
 
 // carStateVersion 2: the H3 cell of the last fix is no longer kept (it is
@@ -80,31 +88,40 @@ func (s *carState) unmarshal(b []byte) bool {
 	s.locked = Tri(b[2])
 	s.ignition = Tri(b[3])
 	s.source = Source(b[4])
+	s.anchorCell = 0
 	return true
 }
 
 // loadCar returns the state of c for a new fix, and whether c had one; a car
 // without state starts from the zero state.
 func (e *Engine) loadCar(c *car) (*carState, bool) {
-	if !c.tracked {
+	if !c.state.tracked {
 		c.state = carState{}
 		return &c.state, false
 	}
 	return &c.state, true
 }
 
+// anchorCell returns the H3 cell of c's anchor at the indexing resolution.
+func (e *Engine) anchorCell(c *carState) int64 {
+	if c.anchorCell == 0 {
+		c.anchorCell = geo.Cell(c.anchorLat, c.anchorLng, e.cfg.H3Resolution)
+	}
+	return c.anchorCell
+}
+
 // saveCar records that c holds state; existed says whether loadCar found
 // some. The state itself was changed in place.
 func (e *Engine) saveCar(c *car, existed bool) {
 	if !existed {
-		c.tracked = true
+		c.state.tracked = true
 		e.cars++
 	}
 }
 
 // trackedState returns the state of the car of vin, nil when it has none.
 func (e *Engine) trackedState(vin string) *carState {
-	if c := e.byVIN[vin]; c != nil && c.tracked {
+	if c := e.byVIN[vin]; c != nil && c.state.tracked {
 		return &c.state
 	}
 	return nil
@@ -112,8 +129,7 @@ func (e *Engine) trackedState(vin string) *carState {
 
 // dropCar deletes the state of c.
 func (e *Engine) dropCar(c *car) {
-	if c.tracked {
-		c.tracked = false
+	if c.state.tracked {
 		c.state = carState{}
 		e.cars--
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 )
 
 // TestStringMapShrinks: a stringMap keeps every entry it is given and no
@@ -49,5 +50,23 @@ func TestStringMapShrinks(t *testing.T) {
 				t.Fatalf("peak %d after shrinking from %d to %d entries", m.peak, tc.add, m.len())
 			}
 		})
+	}
+}
+
+// TestStateSizes guards the sizes the memory scenario's footprint is made
+// of: a car is 80 bytes (a Go size class) with its cached anchor cell, and
+// timers are 32 and 24 bytes.
+func TestStateSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"car", unsafe.Sizeof(car{}), 80},
+		{"timer", unsafe.Sizeof(timer{}), 32},
+		{"dwellTimer", unsafe.Sizeof(dwellTimer{}), 24},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s is %d bytes, want %d", tc.name, tc.got, tc.want)
+		}
 	}
 }
