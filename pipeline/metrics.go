@@ -633,7 +633,8 @@ func (h *kafkaBuffered) OnClientClosed(*kgo.Client) {
 // registered: kprom registers from a client hook with MustRegister, where a
 // clash must not bring the process down. MustRegister (kprom's way in)
 // leaves out kprom's gauge funcs, the buffered gauges kafkaBuffered
-// replaces.
+// replaces; kprom's per-topic fetch and produce counters clash with those
+// of topicBatchMetrics, registered first, and are left out too.
 type lenientRegisterer struct {
 	reg  prometheus.Registerer
 	mu   sync.Mutex
