@@ -103,7 +103,7 @@ func runBaselineJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult
 		}
 		if now := time.Now(); now.Sub(lastProgress) >= progressEvery {
 			lastProgress = now
-			report(jobMsg{Kind: "progress", Progress: jobCounts{Consumed: uint64(polled), CPU: cpuTime() - cpu0}})
+			report(jobMsg{Kind: "progress", Progress: counts(uint64(polled), 0, 0, cpu0)})
 		}
 	}
 	res := &jobResult{Role: j.Role, Consumed: uint64(polled)}
@@ -260,7 +260,7 @@ func runRelayJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, e
 		})
 		if now := time.Now(); now.Sub(lastProgress) >= progressEvery {
 			lastProgress = now
-			report(jobMsg{Kind: "progress", Progress: jobCounts{Consumed: uint64(relayed.Load()), CPU: cpuTime() - cpu0}})
+			report(jobMsg{Kind: "progress", Progress: counts(uint64(relayed.Load()), 0, 0, cpu0)})
 		}
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -77,6 +78,32 @@ type jobCounts struct {
 	EventsAcked   uint64 `json:"events_acked"`
 	// CPU is the job process's CPU time since the job started.
 	CPU time.Duration `json:"cpu_ns"`
+	// GCs is the collections the process has completed, GCCPU the CPU
+	// time the Go runtime estimates its collector used (marking, idle
+	// marking and pauses included), both since the process started.
+	GCs   uint64        `json:"gcs"`
+	GCCPU time.Duration `json:"gc_cpu_ns"`
+}
+
+// counts returns a job's counters with its CPU time since cpu0 and its
+// process's collections filled in.
+func counts(consumed, emitted, acked uint64, cpu0 time.Duration) jobCounts {
+	gcs, gcCPU := gcTotals()
+	return jobCounts{Consumed: consumed, EventsEmitted: emitted, EventsAcked: acked, CPU: cpuTime() - cpu0, GCs: gcs, GCCPU: gcCPU}
+}
+
+// gcTotals returns the collections this process has completed and the
+// CPU time its collector used, from runtime/metrics.
+func gcTotals() (cycles uint64, cpu time.Duration) {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		cycles = s[0].Value.Uint64()
+	}
+	if s[1].Value.Kind() == metrics.KindFloat64 {
+		cpu = time.Duration(s[1].Value.Float64() * float64(time.Second))
+	}
+	return cycles, cpu
 }
 
 // jobResult is what a finished job measured.
@@ -290,7 +317,7 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		}
 		if now.Sub(lastProgress) >= progressEvery {
 			lastProgress = now
-			report(jobMsg{Kind: "progress", Progress: jobCounts{s.CarPings.Consumed, s.EventsEmitted, s.EventsAcked, cpuTime() - cpu0}})
+			report(jobMsg{Kind: "progress", Progress: counts(s.CarPings.Consumed, s.EventsEmitted, s.EventsAcked, cpu0)})
 		}
 		done := ctx.Err() != nil
 		if j.Expect > 0 {
@@ -375,8 +402,11 @@ func AllocsProfilePath(path string) string {
 }
 
 // WriteProfile writes the named runtime/pprof profile (heap, allocs) of
-// this process to path.
+// this process to path. It collects garbage first: these profiles are as
+// of the last completed collection, which in a process with a large heap
+// may be many seconds old, and would leave out everything allocated since.
 func WriteProfile(name, path string) error {
+	runtime.GC()
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cannot create the %s profile: %w", name, err)

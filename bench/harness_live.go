@@ -69,12 +69,14 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 	type acc struct {
 		achieved, p50, p90, p99, max, pings, events, missing []float64
 		proc, harness, other                                 []float64
+		gcs, gcCores                                         []float64
 	}
 	add := func(a *acc, p livePoint) {
 		a.achieved = append(a.achieved, p.achieved)
 		a.p50, a.p90, a.p99, a.max = append(a.p50, p.p50), append(a.p90, p.p90), append(a.p99, p.p99), append(a.max, p.max)
 		a.pings, a.events, a.missing = append(a.pings, float64(p.pings)), append(a.events, float64(p.events)), append(a.missing, float64(p.pings-p.events))
 		a.proc, a.harness, a.other = append(a.proc, p.procCores), append(a.harness, p.harnessCores), append(a.other, p.otherCores)
+		a.gcs, a.gcCores = append(a.gcs, float64(p.procGCs)), append(a.gcCores, p.procGCCores)
 	}
 	point := func(r float64, a *acc) LivePoint {
 		return LivePoint{
@@ -82,6 +84,7 @@ func (h *harness) live(ctx context.Context) ([]ScenarioReport, error) {
 			P50Ms: newFigure(a.p50), P90Ms: newFigure(a.p90), P99Ms: newFigure(a.p99), MaxMs: newFigure(a.max),
 			Pings: newFigure(a.pings), Events: newFigure(a.events), Missing: newFigure(a.missing),
 			ProcessorCores: newFigure(a.proc), HarnessCores: newFigure(a.harness), OtherCores: newFigure(a.other),
+			ProcessorGCs: newFigure(a.gcs), ProcessorGCCores: newFigure(a.gcCores),
 		}
 	}
 	accs, relays := make([]acc, len(c.LiveRates)), make([]acc, len(c.LiveRates))
@@ -119,6 +122,10 @@ type livePoint struct {
 	// progress reports, to within 0.1 s), the harness's (broker, load
 	// generator, events consumer) and the rest of the machine's.
 	procCores, harnessCores, otherCores float64
+	// The processor's collections completed meanwhile, and the CPU its
+	// collector used, in cores (both from its progress reports).
+	procGCs     uint64
+	procGCCores float64
 }
 
 // liveOnce runs the live scenario once: a broker, the windows, the
@@ -295,13 +302,14 @@ func (lv *liveRun) runPhase(ctx context.Context, prod *producer, rj *runningJob,
 	lv.phase = ph
 	lv.mu.Unlock()
 	n := int64(r * c.LiveDuration.Seconds())
-	t0, m0, h0, p0 := time.Now(), machineBusy(), cpuTime(), rj.progress().CPU
+	t0, m0, h0, p0 := time.Now(), machineBusy(), cpuTime(), rj.progress()
 	achieved, err := lv.offer(ctx, prod, r, n)
 	if err != nil {
 		return livePoint{}, err
 	}
 	el := time.Since(t0).Seconds()
-	pc, hc := (rj.progress().CPU-p0).Seconds()/el, (cpuTime()-h0).Seconds()/el
+	p1 := rj.progress()
+	pc, hc := (p1.CPU-p0.CPU).Seconds()/el, (cpuTime()-h0).Seconds()/el
 	oc := max(0, (machineBusy()-m0).Seconds()/el-pc-hc)
 	got := func() int64 { lv.mu.Lock(); defer lv.mu.Unlock(); return int64(len(ph.samples)) }
 	_ = lv.await(ctx, func() bool { return got() >= n }, liveDrain)
@@ -313,6 +321,7 @@ func (lv *liveRun) runPhase(ctx context.Context, prod *producer, rj *runningJob,
 	}
 	p := summarizePhase(ph, achieved, n)
 	p.procCores, p.harnessCores, p.otherCores = pc, hc, oc
+	p.procGCs, p.procGCCores = p1.GCs-p0.GCs, (p1.GCCPU-p0.GCCPU).Seconds()/el
 	who, what := "processor", "events"
 	if relay {
 		who, what = "relay", "relayed pings"
@@ -320,8 +329,8 @@ func (lv *liveRun) runPhase(ctx context.Context, prod *producer, rj *runningJob,
 	if p.events == 0 {
 		return livePoint{}, fmt.Errorf("nothing read back from the %s at %s", who, rate(r))
 	}
-	lv.h.logf("live: run %d/%d, %s at %s (achieved %s): %s %s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s; CPU: %s %.2f cores, harness %.2f, other processes %.2f",
-		run+1, c.Runs, who, rate(r), rate(achieved), count(float64(p.events)), what, p.p50, p.p90, p.p99, p.max, missingNote(p), who, pc, hc, oc)
+	lv.h.logf("live: run %d/%d, %s at %s (achieved %s): %s %s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms%s; CPU: %s %.2f cores, harness %.2f, other processes %.2f; %s collections %d (%.3f cores)",
+		run+1, c.Runs, who, rate(r), rate(achieved), count(float64(p.events)), what, p.p50, p.p90, p.p99, p.max, missingNote(p), who, pc, hc, oc, who, p.procGCs, p.procGCCores)
 	return p, nil
 }
 

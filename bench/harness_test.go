@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +127,23 @@ func TestLockMachine(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	second.unlock()
+}
+
+// TestGCTotals checks the collection counters the jobs report per live
+// phase: a forced collection is counted, and the collector's CPU time
+// never goes back.
+func TestGCTotals(t *testing.T) {
+	n0, cpu0 := gcTotals()
+	runtime.GC()
+	n1, cpu1 := gcTotals()
+	if n1 < n0+1 {
+		t.Errorf("collections went from %d to %d across runtime.GC, want at least one more", n0, n1)
+	}
+	if cpu1 < cpu0 {
+		t.Errorf("collector CPU went back from %v to %v", cpu0, cpu1)
+	}
+	c := counts(1, 2, 3, 0)
+	if c.GCs < n1 || c.Consumed != 1 || c.EventsEmitted != 2 || c.EventsAcked != 3 || c.CPU <= 0 {
+		t.Errorf("counts = %+v, want the given counters, CPU time and at least %d collections", c, n1)
+	}
 }

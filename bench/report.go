@@ -64,6 +64,11 @@ type LivePoint struct {
 	ProcessorCores Figure `json:"processor_cores"`
 	HarnessCores   Figure `json:"harness_cores"`
 	OtherCores     Figure `json:"other_cores"`
+	// ProcessorGCs is the collections the processor's process completed
+	// while the rate was offered; ProcessorGCCores the CPU its collector
+	// used meanwhile (the Go runtime's estimate), in cores.
+	ProcessorGCs     Figure `json:"processor_gcs"`
+	ProcessorGCCores Figure `json:"processor_gc_cores"`
 	// Relay is the same rate with the relay baseline in place of the
 	// processor: latencies of the pings it relayed, read back; its
 	// ProcessorCores are the relay's.

@@ -57,16 +57,17 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 		switch {
 		case len(s.Live) > 0:
 			row := func(l *LivePoint) {
-				p("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", rate(l.OfferedPerS), rate(l.AchievedPerS.Median),
+				p("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s (%s) |\n", rate(l.OfferedPerS), rate(l.AchievedPerS.Median),
 					msRange(l.P50Ms), msRange(l.P90Ms), msRange(l.P99Ms), msRange(l.MaxMs), count(l.Events.Median), count(l.Missing.Max),
-					cores(l.ProcessorCores.Median), cores(l.HarnessCores.Median), cores(l.OtherCores.Median))
+					cores(l.ProcessorCores.Median), cores(l.HarnessCores.Median), cores(l.OtherCores.Median),
+					gcRange(l.ProcessorGCs), gcCores(l.ProcessorGCCores.Median))
 			}
-			p("The processor:\n\n| offered | achieved | p50 | p90 | p99 | max | events read | pings without event | CPU cores: processor / harness / other processes |\n|---|---|---|---|---|---|---|---|---|\n")
+			p("The processor:\n\n| offered | achieved | p50 | p90 | p99 | max | events read | pings without event | CPU cores: processor / harness / other processes | processor's collections (their CPU, cores) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for i := range s.Live {
 				row(&s.Live[i])
 			}
 			if slices.ContainsFunc(s.Live, func(l LivePoint) bool { return l.Relay != nil }) {
-				p("\nThe relay baseline (no processing: ping consumed, produced unchanged, read back):\n\n| offered | achieved | p50 | p90 | p99 | max | pings read back | pings not read back | CPU cores: relay / harness / other processes |\n|---|---|---|---|---|---|---|---|---|\n")
+				p("\nThe relay baseline (no processing: ping consumed, produced unchanged, read back):\n\n| offered | achieved | p50 | p90 | p99 | max | pings read back | pings not read back | CPU cores: relay / harness / other processes | relay's collections (their CPU, cores) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 				for i := range s.Live {
 					if r := s.Live[i].Relay; r != nil {
 						row(r)
@@ -176,6 +177,20 @@ func msRange(f Figure) string {
 	}
 	return fmt.Sprintf("%s [%s–%s]", fmtMs(f.Median), fmtMs(f.Min), fmtMs(f.Max))
 }
+
+// gcRange is a count of collections: the median and, over several runs,
+// the range.
+func gcRange(f Figure) string {
+	switch {
+	case f.IsZero():
+		return "–"
+	case len(f.Runs) == 1:
+		return fmt.Sprintf("%.0f", f.Median)
+	}
+	return fmt.Sprintf("%.0f [%.0f–%.0f]", f.Median, f.Min, f.Max)
+}
+
+func gcCores(v float64) string { return fmt.Sprintf("%.3f", v) }
 
 func mibf(v float64) string  { return fmt.Sprintf("%.0f MiB", v/(1<<20)) }
 func ratio(v float64) string { return fmt.Sprintf("%.2f×", v) }

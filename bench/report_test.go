@@ -42,7 +42,7 @@ func sampleReport() *Report {
 				BarePingsPerS: fig(3e6, 3e6, 3e6), DecodeH3PingsPerS: fig(1e6, 1e6, 1e6), RatioVsBare: fig(0.53, 0.5, 0.57),
 				RatioVsH3: fig(1.6, 1.5, 1.7), Events: fig(10, 10, 10), EventsByType: map[string]uint64{"car_located": 4, "tracking_started": 6}},
 			{Name: ScenarioLive, Description: "live", Live: []LivePoint{
-				{OfferedPerS: 100_000, AchievedPerS: fig(1e5), P50Ms: fig(1, 1.2), P90Ms: fig(2, 2.5), P99Ms: fig(4, 6), MaxMs: fig(9, 12), Events: fig(10), Missing: fig(0)},
+				{OfferedPerS: 100_000, AchievedPerS: fig(1e5), P50Ms: fig(1, 1.2), P90Ms: fig(2, 2.5), P99Ms: fig(4, 6), MaxMs: fig(9, 12), Events: fig(10), Missing: fig(0), ProcessorGCs: fig(1, 2, 2), ProcessorGCCores: fig(0.02)},
 				{OfferedPerS: 300_000, AchievedPerS: fig(3e5), P50Ms: fig(2), P90Ms: fig(5), P99Ms: fig(30), MaxMs: fig(80), Events: fig(10), Missing: fig(0)},
 			}},
 			{Name: ScenarioMemory, Description: "memory", MemoryLimitBytes: 900 << 20, RSSBytes: fig(900 << 20), RSSPeakBytes: fig(1000 << 20), HeapInuseBytes: fig(500 << 20), Events: fig(2)},
@@ -106,6 +106,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"| memory scenario RSS peak (memory_limit 900 MiB) | ≤ 1 GiB | 1000 MiB (largest run) | 1000 MiB – 1000 MiB | yes |",
 		"![latency percentiles vs offered load](report-latency.svg)",
 		"tracking_started 6, car_located 4",
+		"| 2 [1–2] (0.020) |", // the processor's collections at 100 K, over three runs
+		"| – (0.000) |",       // none recorded at 300 K (a report from before they were)
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
