@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +20,8 @@ import (
 // and one ping of each car, so that every car is tracked. It reports the heap after a GC per
 // window for each step, and the growth of the resident set per window
 // after returning free memory to the OS (so memory outside the Go heap
-// counts; Linux only). Run it alone, once:
+// counts; Linux only), and the CPU one collection of all that costs per
+// window (the least of three). Run it alone, once:
 //
 //	go test -run '^$' -bench EngineMemory -benchtime 1x ./pipeline
 func BenchmarkEngineMemory(b *testing.B) {
@@ -114,6 +117,18 @@ func BenchmarkEngineMemory(b *testing.B) {
 		if baseRSS > 0 && afterRSS > 0 {
 			b.ReportMetric(per(baseRSS, afterRSS), "B/window-rss")
 		}
+		// What one collection costs with this state: the CPU the collector
+		// used (marking every window, car and route), the least of three.
+		gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+		least := math.Inf(1)
+		for range 3 {
+			metrics.Read(gcCPU)
+			c0 := gcCPU[0].Value.Float64()
+			runtime.GC()
+			metrics.Read(gcCPU)
+			least = min(least, gcCPU[0].Value.Float64()-c0)
+		}
+		b.ReportMetric(least*1e9/n, "gc-cpu-ns/window")
 		runtime.KeepAlive(wins)
 		runtime.KeepAlive(routes)
 		runtime.KeepAlive(engines)
