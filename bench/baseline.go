@@ -219,6 +219,7 @@ func runRelayJob(ctx context.Context, j job, report func(jobMsg)) (*jobResult, e
 		kgo.ConsumeTopics(cfg.Topics.CarPings),
 		kgo.FetchMaxWait(j.Overrides.fetchMaxWait(cfg)),
 		kgo.FetchMaxPartitionBytes(j.Overrides.fetchMaxPartitionBytes(cfg)),
+		kgo.FetchMinBytes(j.Overrides.fetchMinBytes(cfg)),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { assigned.Store(true) }),
 		kgo.ProducerLinger(linger),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),

@@ -174,6 +174,10 @@ type Overrides struct {
 	// FetchMaxWait replaces fetch_max_wait when > 0, for the processor and
 	// the baselines alike.
 	FetchMaxWait time.Duration `json:"fetch_max_wait,omitempty"`
+	// FetchMinBytes replaces fetch_min_bytes when > 0, for the processor
+	// and the relay, which follows it; the other baselines keep franz-go's
+	// default of 1.
+	FetchMinBytes int32 `json:"fetch_min_bytes,omitempty"`
 	// MemoryLimit is the processor's memory_limit (debug.SetMemoryLimit)
 	// in bytes when > 0; the default configuration sets none.
 	MemoryLimit int64 `json:"memory_limit,omitempty"`
@@ -208,6 +212,9 @@ func (o Overrides) String() string {
 	}
 	if o.FetchMaxPartitionBytes > 0 {
 		parts = append(parts, fmt.Sprintf("fetch max partition bytes %d", o.FetchMaxPartitionBytes))
+	}
+	if o.FetchMinBytes > 0 {
+		parts = append(parts, fmt.Sprintf("fetch_min_bytes %d", o.FetchMinBytes))
 	}
 	if o.MemoryLimit > 0 {
 		parts = append(parts, fmt.Sprintf("memory_limit %d MiB", o.MemoryLimit>>20))

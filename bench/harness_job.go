@@ -262,6 +262,7 @@ func runProcessorJob(ctx context.Context, j job, report func(jobMsg)) (*jobResul
 		debug.SetGCPercent(gc)
 	}
 	cfg.FetchMaxPartitionBytes = o.fetchMaxPartitionBytes(cfg)
+	cfg.FetchMinBytes = o.fetchMinBytes(cfg)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	stopProfile, err := startProfile(j)
 	if err != nil {
@@ -646,6 +647,14 @@ func runJobTo(ctx context.Context, spawn Spawner, j job) (*jobResult, error) {
 	res.HarnessCPU = rj.doneCPU - cpu0
 	res.MachineCPU = rj.doneBusy - busy0
 	return res, nil
+}
+
+// fetchMinBytes is the fetch_min_bytes of the processor and the relay.
+func (o Overrides) fetchMinBytes(cfg pipeline.Config) int32 {
+	if o.FetchMinBytes > 0 {
+		return o.FetchMinBytes
+	}
+	return cfg.FetchMinBytes
 }
 
 // fetchMaxPartitionBytes is the fetch_max_partition_bytes of a job that

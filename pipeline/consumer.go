@@ -45,6 +45,7 @@ func newConsumer(p *Processor, r *router, adm *kadm.Client, nparts int32) (*cons
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
+		kgo.FetchMinBytes(cfg.FetchMinBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 		kgo.WithPools(p.records),
 	)...)

@@ -47,6 +47,16 @@ type Config struct {
 	// (when the fetch holds only partitions already caught up). An idle
 	// consumer sends a fetch per broker this often.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// FetchMinBytes is how many bytes of new records a fetch of the
+	// car-pings consumer asks the broker to gather, within FetchMaxWait,
+	// before it answers: Kafka's fetch.min.bytes. The default, Kafka's 1,
+	// answers as soon as any record is there: the lowest latency, and at low
+	// rates a fetch round trip per few pings. At 5 K pings/s on the
+	// benchmark machine 16 KiB took the processor from 0.52 to 0.13 cores
+	// and the harness (the embedded broker, mostly) from 0.60 to 0.20, and
+	// the median latency from 1.6 to 8.2 ms; at 100 K pings/s it changed
+	// neither (the fetches are that large anyway).
+	FetchMinBytes int32 `yaml:"fetch_min_bytes"`
 	// FetchMaxPartitionBytes bounds what one fetch of the car-pings
 	// consumer returns per partition (a larger record batch still comes
 	// whole): Kafka's max.partition.fetch.bytes. The default is Kafka's and
@@ -86,6 +96,7 @@ func DefaultConfig() Config {
 		MaxBufferedRecords:     10000,
 		MaxPollRecords:         10000,
 		FetchMaxWait:           25 * time.Millisecond,
+		FetchMinBytes:          1,
 		FetchMaxPartitionBytes: 1 << 20,
 		TickInterval:           250 * time.Millisecond,
 		CommitInterval:         time.Second,
@@ -139,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchMaxPartitionBytes < 16<<10 || c.FetchMaxPartitionBytes > 64<<20 {
 		errs = append(errs, fmt.Errorf("fetch_max_partition_bytes %d out of range: use 16 KiB..64 MiB", c.FetchMaxPartitionBytes))
+	}
+	if c.FetchMinBytes < 1 || c.FetchMinBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("fetch_min_bytes %d out of range: use 1 B..16 MiB", c.FetchMinBytes))
 	}
 	if c.FetchMaxWait < 10*time.Millisecond || c.FetchMaxWait > 30*time.Second {
 		errs = append(errs, fmt.Errorf("fetch_max_wait %v out of range: use 10ms..30s", c.FetchMaxWait))

@@ -39,6 +39,8 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		{"fetch_max_wait", func(c *pipeline.Config) { c.FetchMaxWait = 0 }},
 		{"fetch_max_partition_bytes", func(c *pipeline.Config) { c.FetchMaxPartitionBytes = 1 << 10 }},
 		{"fetch_max_wait", func(c *pipeline.Config) { c.FetchMaxWait = time.Minute }},
+		{"fetch_min_bytes", func(c *pipeline.Config) { c.FetchMinBytes = 0 }},
+		{"fetch_min_bytes", func(c *pipeline.Config) { c.FetchMinBytes = 32 << 20 }},
 		{"tick_interval", func(c *pipeline.Config) { c.TickInterval = 0 }},
 		{"commit_interval", func(c *pipeline.Config) { c.CommitInterval = 0 }},
 		{"produce_timeout", func(c *pipeline.Config) { c.ProduceTimeout = 0 }},

@@ -256,3 +256,46 @@ func TestWorkerEmitsInChunks(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumerFetchSettings checks that the fetch settings reach the
+// car-pings consumer's client.
+func TestConsumerFetchSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		minBytes int32
+		maxWait  time.Duration
+		maxPart  int32
+	}{
+		{"defaults", 1, 25 * time.Millisecond, 1 << 20},
+		{"batched", 16 << 10, 100 * time.Millisecond, 256 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Engine.GrantKey = []byte("test-grant-key-0123456789abcdef!")
+			cfg.Brokers = []string{"127.0.0.1:1"} // never dialled: the client is only built
+			cfg.FetchMinBytes, cfg.FetchMaxWait, cfg.FetchMaxPartitionBytes = tc.minBytes, tc.maxWait, tc.maxPart
+			p, err := NewProcessor(cfg, Options{Sink: ackSink{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := newConsumer(p, nil, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.cl.Close()
+			for _, o := range []struct {
+				name string
+				opt  any
+				want any
+			}{
+				{"FetchMinBytes", kgo.FetchMinBytes, tc.minBytes},
+				{"FetchMaxWait", kgo.FetchMaxWait, tc.maxWait},
+				{"FetchMaxPartitionBytes", kgo.FetchMaxPartitionBytes, tc.maxPart},
+			} {
+				if got := c.cl.OptValue(o.opt); got != o.want {
+					t.Errorf("kgo.%s = %v, want %v", o.name, got, o.want)
+				}
+			}
+		})
+	}
+}

@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		commit    = fs.String("commit", "", "`SHA` to record as the commit measured (default: git rev-parse HEAD in the working directory, +dirty when tracked files changed)")
 		fetchWait = fs.Duration("fetch-max-wait", 0, "experiment: fetch_max_wait `D` of the processor and the baselines (default: the default configuration's)")
 		fetchPart = fs.Int("fetch-max-partition-bytes", 0, "experiment: fetch_max_partition_bytes `N` of the processor and the relay, kgo.FetchMaxPartitionBytes of the other baselines (default: the processor's configuration, 1 MiB; franz-go's 1 MiB for the bare and decode+H3 consumers)")
+		fetchMin  = fs.Int("fetch-min-bytes", 0, "experiment: fetch_min_bytes `N` of the processor and the relay (default: the processor's configuration, 1)")
 		summary   = fs.Bool("summary", false, "end by printing one JSON object per scenario on stdout (always with --quick)")
 		rates     = fs.String("live-rates", "", "comma-separated offered `RATES` of the live scenario, car pings per second (default 50000,100000,200000,300000)")
 		liveFor   = fs.Duration("live-duration", 0, "how long each live rate is offered `D` (default 20s, 2s with --quick)")
@@ -135,6 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	cfg.Overrides.MaxPollRecords = *poll
 	cfg.Overrides.FetchMaxPartitionBytes = int32(*fetchPart)
 	cfg.Overrides.FetchMaxWait = *fetchWait
+	cfg.Overrides.FetchMinBytes = int32(*fetchMin)
 	cfg.Overrides.MemoryLimit = *memLimit << 20
 	if *memScen >= 0 {
 		cfg.MemLimit = *memScen << 20
