@@ -16,8 +16,8 @@ func (e *Engine) NoOpenWindow(now int64, vin []byte, ts int64) bool {
 	if !e.vins.mayContain(vin) {
 		return true
 	}
-	if car := e.byVIN[string(vin)]; car != nil {
-		for w := car.first; w != nil; w = w.next {
+	if car := e.carOf(e.byVIN[string(vin)]); car != nil {
+		for w := e.win(car.first); w != nil; w = e.win(w.next) {
 			if w.phase == phaseOpen {
 				return false
 			}
@@ -53,16 +53,17 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 	if !future {
 		e.observe(now, p.TS)
 	}
-	var car *car
+	var cr cref
 	if e.vins.mayContain(p.VIN) {
-		car = e.byVIN[string(p.VIN)]
+		cr = e.byVIN[string(p.VIN)]
 	}
+	car := e.carOf(cr)
 	var ws *window // the car's first window, linked by next
 	if car != nil {
-		ws = car.first
+		ws = e.win(car.first)
 	}
 	open, inside := false, false
-	for w := ws; w != nil; w = w.next {
+	for w := ws; w != nil; w = e.win(w.next) {
 		if w.phase == phaseOpen {
 			open = true
 			if p.TS >= w.def.Start && p.TS < w.def.End {
@@ -129,12 +130,12 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 			c.parked, parked = true, true
 		} else if c.dwellAt == 0 {
 			c.dwellAt = c.anchorTS + e.cfg.ParkDwell.Milliseconds()
-			e.scheduleDwell(c.dwellAt, car)
+			e.scheduleDwell(c.dwellAt, cr)
 		}
 	}
 	e.saveCar(car, existed)
 
-	for w := ws; w != nil; w = w.next {
+	for w := ws; w != nil; w = e.win(w.next) {
 		if w.phase != phaseOpen || p.TS < w.def.Start || p.TS >= w.def.End {
 			// Not this window's consent period: a fix of another window of
 			// the same car.
@@ -190,9 +191,11 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 
 // parkDwellDue runs when car may have been at rest for ParkDwell without a
 // fix arriving to say so. A car forgotten since (its windows gone) has
-// nothing to do: a car of the same VIN created later has timers of its own.
-func (e *Engine) parkDwellDue(now int64, car *car, at int64) {
-	if car.first == nil {
+// nothing to do: a car created later, of the same VIN or in the same slot
+// (a later generation), has timers of its own.
+func (e *Engine) parkDwellDue(now int64, r cref, gen uint32, at int64) {
+	car := e.carOf(r)
+	if car.gen != gen || car.first == 0 {
 		return
 	}
 	c, ok := e.loadCar(car)
@@ -207,13 +210,13 @@ func (e *Engine) parkDwellDue(now int64, car *car, at int64) {
 	if due := c.anchorTS + e.cfg.ParkDwell.Milliseconds(); due > at {
 		// The car moved since: wait for the new anchor.
 		c.dwellAt = due
-		e.scheduleDwell(due, car)
+		e.scheduleDwell(due, r)
 		e.saveCar(car, true)
 		return
 	}
 	c.parked = true
 	e.saveCar(car, true)
-	for w := car.first; w != nil; w = w.next {
+	for w := e.win(car.first); w != nil; w = e.win(w.next) {
 		if w.phase == phaseOpen {
 			e.carParked(now, w, c, at)
 			e.evaluate(now, w, c, at)

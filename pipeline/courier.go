@@ -55,7 +55,7 @@ func (e *Engine) courierProxCell(f *courierFix) int64 {
 // open here and served by r's courier.
 func (e *Engine) courierNear(now int64, r *Route, f *courierFix, ts int64) {
 	for _, s := range r.Stops {
-		w := e.windows[s.WindowID]
+		w := e.win(e.windows[s.WindowID])
 		if w == nil || w.phase != phaseOpen || w.courier != r.CourierID || !w.parkedSent {
 			continue
 		}

@@ -44,10 +44,12 @@ type Engine struct {
 	cfg     EngineConfig
 	proxRes int // H3 resolution of the courier proximity disks
 	diskK   int
-	windows map[string]*window // by window id
-	byVIN   map[string]*car    // the cars with a window here (pending or open)
-	vins    vinFilter          // the keys of byVIN, asked first by CarPing
-	routes  map[string]*Route  // by courier id
+	windows map[string]wref   // by window id
+	byVIN   map[string]cref   // the cars with a window here (pending or open)
+	wslab   slab[window]      // the windows of windows
+	cslab   slab[car]         // the cars of byVIN
+	vins    vinFilter         // the keys of byVIN, asked first by CarPing
+	routes  map[string]*Route // by courier id
 	// serving holds the courier serving each window a route names that is
 	// not in windows (not here yet, or gone); a window here holds its own.
 	serving  stringMap[string]
@@ -95,14 +97,15 @@ type window struct {
 	def   *Window     // never modified: an update replaces it
 	grant *liveGrant  // live grant, nil when none
 	disk  *sharedDisk // proximity disk around the parked car, nil when none
-	next  *window     // the car's next window
+	next  wref        // the car's next window
+	self  wref        // this window's slot
 
 	reopenAt  int64  // tracking restarts no earlier than this (after a change of car or start)
 	lastTS    int64  // event time of the window's latest event
 	relockDue int64  // 0 = no relock check pending
 	courier   string // the courier serving the window; "" = none
 
-	gen          uint32 // bumped when the window's timers must be rescheduled
+	gen          uint32 // bumped when the window's timers must be rescheduled, and when it is removed (kept by the next window of its slot)
 	incarnation  uint32 // tombstones of this window id before this window
 	seq          uint32
 	grantSeq     uint32
@@ -157,8 +160,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg:       cfg,
 		proxRes:   proxRes,
 		diskK:     geo.DiskK(cfg.ApproachRadiusM, proxRes),
-		windows:   make(map[string]*window),
-		byVIN:     make(map[string]*car),
+		windows:   make(map[string]wref),
+		byVIN:     make(map[string]cref),
 		disks:     make(map[int64]*sharedDisk),
 		routes:    make(map[string]*Route),
 		couriers:  make(map[string]*courierFix),
@@ -171,10 +174,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 func (e *Engine) reserve(n int) {
 	e.timers.reserve(2 * n) // open and close
 	if len(e.windows) == 0 {
-		e.windows = make(map[string]*window, n)
+		e.windows = make(map[string]wref, n)
 	}
 	if len(e.byVIN) == 0 {
-		e.byVIN = make(map[string]*car, n)
+		e.byVIN = make(map[string]cref, n)
 	}
 }
 

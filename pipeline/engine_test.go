@@ -285,7 +285,7 @@ func TestEngineReleasesMemory(t *testing.T) {
 					t.Fatalf("ping of %s: %v", vin, r)
 				}
 			}
-			if len(e.disks) != 1 || e.windows["W-P0"].disk != e.windows["W-P1"].disk {
+			if len(e.disks) != 1 || e.win(e.windows["W-P0"]).disk != e.win(e.windows["W-P1"]).disk {
 				t.Fatalf("%d disks for two cars parked in one cell", len(e.disks))
 			}
 			e.DeleteWindow(t0+2000, "W-P0")

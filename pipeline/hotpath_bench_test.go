@@ -161,7 +161,7 @@ func BenchmarkEngineCourierPing(b *testing.B) {
 // the engine's state store, as a windowed ping does.
 func BenchmarkCarStateStore(b *testing.B) {
 	e := benchEngine(b, 1)
-	c := e.byVIN[fmt.Sprintf("V%016d", 0)]
+	c := e.carOf(e.byVIN[fmt.Sprintf("V%016d", 0)])
 	b.ReportAllocs()
 	for b.Loop() {
 		st, existed := e.loadCar(c)

@@ -14,10 +14,11 @@ import (
 // The state is a plain value without pointers inside the car, which a ping
 // looks up by VIN before anything else anyway: reading and writing it costs
 // no hashing, locking or copying (and no cache miss of its own), and it is
-// never evicted while a window of the car is open. The GC scans a car only
-// up to its last pointer, not its state.
+// never evicted while a window of the car is open. Cars live in the
+// engine's slab and hold no pointer: the collector does not look into them.
 type car struct {
-	first *window // pending or open, in the order they arrived, linked by window.next; nil once forgotten
+	first wref   // pending or open, in the order they arrived, linked by window.next; 0 once forgotten
+	gen   uint32 // bumped each time the car's slot is taken: a park-dwell timer of an earlier car of the slot is moot
 	state carState
 }
 
@@ -121,7 +122,7 @@ func (e *Engine) saveCar(c *car, existed bool) {
 
 // trackedState returns the state of the car of vin, nil when it has none.
 func (e *Engine) trackedState(vin string) *carState {
-	if c := e.byVIN[vin]; c != nil && c.state.tracked {
+	if c := e.carOf(e.byVIN[vin]); c != nil && c.state.tracked {
 		return &c.state
 	}
 	return nil

@@ -54,13 +54,14 @@ func TestStringMapShrinks(t *testing.T) {
 }
 
 // TestStateSizes guards the sizes the memory scenario's footprint is made
-// of: a car is 80 bytes (a Go size class) with its cached anchor cell, and
-// timers are 32 and 24 bytes.
+// of: a window is 96 bytes and a car 80 with its cached anchor cell (slots
+// of the engine's slabs), and timers are 32 and 24 bytes.
 func TestStateSizes(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		got, want uintptr
 	}{
+		{"window", unsafe.Sizeof(window{}), 96},
 		{"car", unsafe.Sizeof(car{}), 80},
 		{"timer", unsafe.Sizeof(timer{}), 32},
 		{"dwellTimer", unsafe.Sizeof(dwellTimer{}), 24},

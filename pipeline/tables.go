@@ -88,8 +88,9 @@ type tableSnapshot struct {
 }
 
 // storedWindow is a window, the courier serving it and the car-pings
-// partition its VIN hashes to. The map of windows holds pointers: an entry
-// of a map of a million windows costs 2-3 times its size.
+// partition its VIN hashes to. They live in a slab (see slab): the map of
+// windows holds slot numbers, which cost a map entry less than the values
+// would and the collector nothing to follow.
 type storedWindow struct {
 	w       *Window
 	courier string // when served
@@ -114,7 +115,8 @@ type tp struct {
 type router struct {
 	p *Processor
 
-	windows  map[string]*storedWindow
+	windows  map[string]int32 // slots of wslab
+	wslab    slab[storedWindow]
 	routes   map[string]*Route
 	routeSeq map[string]uint64 // order in which the routes were stored
 	serving  stringMap[string] // window id -> courier serving it, of windows not in windows
@@ -145,7 +147,7 @@ type router struct {
 func newRouter(p *Processor, nparts int32, pending map[tp]int64) *router {
 	r := &router{
 		p:        p,
-		windows:  make(map[string]*storedWindow),
+		windows:  make(map[string]int32),
 		routes:   make(map[string]*Route),
 		routeSeq: make(map[string]uint64),
 		couriers: make(map[string]CourierPing),
@@ -204,14 +206,14 @@ func (r *router) run(ctx context.Context) {
 func (r *router) rehome(ctx context.Context, nparts int32) {
 	r.nparts = nparts
 	var moved []string
-	for id, sw := range r.windows {
-		if r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), nparts) != sw.part {
+	for id, ref := range r.windows {
+		if sw := r.wslab.at(ref); r.p.cfg.CarPingsPartitioner.Partition([]byte(sw.w.VIN), nparts) != sw.part {
 			moved = append(moved, id)
 		}
 	}
 	slices.Sort(moved)
 	for _, id := range moved {
-		sw := r.windows[id]
+		sw := r.stored(id)
 		if ow := r.workers[sw.part]; ow != nil {
 			r.send(ctx, ow, tableUpdate{kind: updHandOffWindow, id: id})
 		}
@@ -244,8 +246,8 @@ func (r *router) control(ctx context.Context, c routerCtl) {
 			routes:   make([]*Route, 0, len(r.routes)),
 			couriers: make([]CourierPing, 0, len(r.couriers)),
 		}
-		for _, sw := range r.windows {
-			if sw.part == w.part {
+		for _, ref := range r.windows {
+			if sw := r.wslab.at(ref); sw.part == w.part {
 				snap.windows = append(snap.windows, sw.w)
 			}
 		}
@@ -305,8 +307,8 @@ func (r *router) project(rt *Route, part int32, unknown bool) *Route {
 }
 
 func (r *router) needs(windowID string, part int32, unknown bool) bool {
-	sw, ok := r.windows[windowID]
-	return ok && sw.part == part || !ok && unknown
+	sw := r.stored(windowID)
+	return sw != nil && sw.part == part || sw == nil && unknown
 }
 
 // serve records who serves the windows of rt, which replaces old (rt nil:
@@ -330,7 +332,7 @@ func (r *router) serve(old, rt *Route) {
 
 // servedBy returns the courier serving window id, known or not.
 func (r *router) servedBy(id string) (string, bool) {
-	if sw, ok := r.windows[id]; ok {
+	if sw := r.stored(id); sw != nil {
 		return sw.courier, sw.served
 	}
 	return r.serving.get(id)
@@ -339,7 +341,7 @@ func (r *router) servedBy(id string) (string, bool) {
 // setServing records that courier serves window id (served false: no one
 // does). A known window holds its courier; serving holds the others'.
 func (r *router) setServing(id, courier string, served bool) {
-	if sw, ok := r.windows[id]; ok {
+	if sw := r.stored(id); sw != nil {
 		sw.courier, sw.served = courier, served
 		if !served {
 			sw.courier = ""
@@ -353,24 +355,42 @@ func (r *router) setServing(id, courier string, served bool) {
 	}
 }
 
-// storeWindow stores sw as window id, which takes over the courier that
-// serving recorded for it while it was unknown.
-func (r *router) storeWindow(id string, sw *storedWindow) {
+// stored returns window id, nil when the router does not know it.
+func (r *router) stored(id string) *storedWindow {
+	if ref, ok := r.windows[id]; ok {
+		return r.wslab.at(ref)
+	}
+	return nil
+}
+
+// storeWindow stores sw as window id. A known window keeps its courier; an
+// unknown one takes over the courier that serving recorded for it.
+func (r *router) storeWindow(id string, sw storedWindow) {
+	if cur := r.stored(id); cur != nil {
+		sw.courier, sw.served = cur.courier, cur.served
+		*cur = sw
+		return
+	}
 	if c, ok := r.serving.get(id); ok {
 		r.serving.del(id)
 		sw.courier, sw.served = c, true
 	}
-	r.windows[id] = sw
+	ref, p := r.wslab.alloc()
+	*p = sw
+	r.windows[id] = ref
 }
 
 // forgetWindow deletes window id; serving keeps its courier, as for any
 // window the router does not know.
 func (r *router) forgetWindow(id string) {
-	if sw, ok := r.windows[id]; ok {
+	if ref, ok := r.windows[id]; ok {
+		sw := r.wslab.at(ref)
 		delete(r.windows, id)
 		if sw.served {
 			r.serving.set(id, sw.courier)
 		}
+		*sw = storedWindow{}
+		r.wslab.release(ref)
 	}
 }
 
@@ -494,13 +514,14 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 	tl := &r.tallies[inWindows]
 	if len(rec.Value) == 0 { // tombstone: the window is cancelled
 		id := string(rec.Key)
-		sw, ok := r.windows[id]
-		if !ok {
+		sw := r.stored(id)
+		if sw == nil {
 			tl.outcome(FilterUnknownWindow)
 			return
 		}
+		part := sw.part
 		r.forgetWindow(id)
-		if w := r.workers[sw.part]; w != nil {
+		if w := r.workers[part]; w != nil {
 			r.send(ctx, w, tableUpdate{kind: updDeleteWindow, id: id, appendMs: appendMs(rec)})
 		}
 		tl.outcome(Applied)
@@ -517,22 +538,23 @@ func (r *router) window(ctx context.Context, now int64, rec *kgo.Record) {
 	}
 	w.shared = true
 	w.pack()
-	old, known := r.windows[w.ID]
+	old := r.stored(w.ID)
+	known := old != nil
 	if !known && w.End <= now {
 		tl.outcome(FilterWindowExpired)
 		return
 	}
-	part := r.p.cfg.CarPingsPartitioner.Partition([]byte(w.VIN), r.nparts)
-	sw := &storedWindow{w: w, part: part}
+	var oldPart int32
 	if known {
-		sw.courier, sw.served = old.courier, old.served
+		oldPart = old.part
 	}
-	r.storeWindow(w.ID, sw)
-	moved := known && old.part != part
+	part := r.p.cfg.CarPingsPartitioner.Partition([]byte(w.VIN), r.nparts)
+	r.storeWindow(w.ID, storedWindow{w: w, part: part})
+	moved := known && oldPart != part
 	if moved {
 		// The window moved to a car of another partition: its old owner
 		// stops tracking the old car and hands the window over.
-		if ow := r.workers[old.part]; ow != nil {
+		if ow := r.workers[oldPart]; ow != nil {
 			r.send(ctx, ow, tableUpdate{kind: updHandOffWindow, id: w.ID, appendMs: appendMs(rec)})
 		}
 	}
@@ -571,7 +593,7 @@ func (r *router) route(ctx context.Context, now int64, rec *kgo.Record) {
 	rt := &Route{CourierID: r.rbuf.CourierID, Stops: slices.Clone(r.rbuf.Stops)}
 	for i := range rt.Stops {
 		// The stop shares the window's id string.
-		if sw, ok := r.windows[rt.Stops[i].WindowID]; ok {
+		if sw := r.stored(rt.Stops[i].WindowID); sw != nil {
 			rt.Stops[i].WindowID = sw.w.ID
 		}
 	}
@@ -621,8 +643,8 @@ func (r *router) filterCourier(now int64, cp *CourierPing) Reason {
 // purge drops the windows that have ended: they are never handed to a new
 // worker (an engine that had them closed them on its own timers).
 func (r *router) purge(now int64) {
-	for id, sw := range r.windows {
-		if sw.w.End <= now {
+	for id, ref := range r.windows {
+		if r.wslab.at(ref).w.End <= now {
 			r.forgetWindow(id)
 		}
 	}

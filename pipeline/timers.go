@@ -13,12 +13,14 @@ const (
 // timer is one entry of the engine's heap of window timers. Entries are
 // never removed when they become moot: fire checks that the state they
 // refer to is still the same (gen, aux) and ignores them otherwise. A timer
-// points at its window, so a timer of a window that was removed can never
-// act on a window created later under the same id.
+// refers to its window's slot, and a window's generation only grows, also
+// across the windows that take the same slot in turn: a timer of a window
+// that was removed can never act on a window created later, in its slot or
+// under its id.
 type timer struct {
 	at  int64
 	seq uint64 // insertion order << 8 | kind: ties fire first in, first out
-	w   *window
+	w   wref
 	gen uint32
 	aux uint32
 }
@@ -30,7 +32,8 @@ type timer struct {
 type dwellTimer struct {
 	at  int64
 	seq uint64 // as timer.seq: both heaps draw from one sequence
-	car *car
+	car cref
+	gen uint32 // the car's generation
 }
 
 func (t timer) due() (int64, uint64)      { return t.at, t.seq }
@@ -114,13 +117,13 @@ func (h *timerHeap[T]) reserve(n int) {
 // schedule adds a timer of window w.
 func (e *Engine) schedule(at int64, kind timerKind, w *window, gen uint32, aux uint32) {
 	e.timerSeq++
-	e.timers.push(timer{at: at, seq: e.timerSeq<<8 | uint64(kind), w: w, gen: gen, aux: aux})
+	e.timers.push(timer{at: at, seq: e.timerSeq<<8 | uint64(kind), w: w.self, gen: gen, aux: aux})
 }
 
-// scheduleDwell adds a park-dwell timer of car c.
-func (e *Engine) scheduleDwell(at int64, c *car) {
+// scheduleDwell adds a park-dwell timer of car r.
+func (e *Engine) scheduleDwell(at int64, r cref) {
 	e.timerSeq++
-	e.dwells.push(dwellTimer{at: at, seq: e.timerSeq<<8 | uint64(timerParkDwell), car: c})
+	e.dwells.push(dwellTimer{at: at, seq: e.timerSeq<<8 | uint64(timerParkDwell), car: r, gen: e.carOf(r).gen})
 }
 
 // advance fires every timer due at or before t, in the order of (time,
@@ -144,7 +147,7 @@ func (e *Engine) advance(now, t int64) {
 			d := e.dwells.pop()
 			at = d.at
 			e.setStream(at)
-			e.parkDwellDue(now, d.car, d.at)
+			e.parkDwellDue(now, d.car, d.gen, d.at)
 		default:
 			e.setStream(t)
 			return
@@ -161,7 +164,7 @@ func (e *Engine) setStream(t int64) {
 
 // fire runs one due window timer at its own time.
 func (e *Engine) fire(now int64, t timer) {
-	w := t.w
+	w := e.win(t.w)
 	if w.gen != t.gen {
 		return
 	}

@@ -41,7 +41,7 @@ func (f *vinFilter) mayContain(vin []byte) bool {
 }
 
 // add records vin, which was just added to byVIN (of present VINs).
-func (f *vinFilter) add(vin string, present map[string]*car) {
+func (f *vinFilter) add(vin string, present map[string]cref) {
 	f.keys++
 	if len(f.words) == 0 || f.keys > len(f.words)*vinFilterKeysPerWord {
 		f.rebuild(present)
@@ -51,7 +51,7 @@ func (f *vinFilter) add(vin string, present map[string]*car) {
 }
 
 // remove records that a VIN was just removed from present.
-func (f *vinFilter) remove(present map[string]*car) {
+func (f *vinFilter) remove(present map[string]cref) {
 	f.stale++
 	if f.stale > len(present)+vinFilterMinWords {
 		f.rebuild(present)
@@ -59,7 +59,7 @@ func (f *vinFilter) remove(present map[string]*car) {
 }
 
 // rebuild sizes the filter for twice the present VINs and adds them.
-func (f *vinFilter) rebuild(present map[string]*car) {
+func (f *vinFilter) rebuild(present map[string]cref) {
 	n := max(2*len(present)/vinFilterKeysPerWord, vinFilterMinWords)
 	n = 1 << bits.Len(uint(n-1)) // the next power of two
 	if cap(f.words) >= n && cap(f.words) <= 4*n {

@@ -42,9 +42,9 @@ func TestVINFilter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var f vinFilter
-			present := map[string]*car{}
+			present := map[string]cref{}
 			tc.steps(func(i int) {
-				present[vin(i)] = &car{}
+				present[vin(i)] = 1
 				f.add(vin(i), present)
 			}, func(i int) {
 				delete(present, vin(i))

@@ -32,7 +32,7 @@ func (e *Engine) refTime(now int64) int64 {
 // An update that changes neither start, end nor car schedules nothing.
 func (e *Engine) PutWindow(now int64, in *Window) Reason {
 	ref := e.refTime(now)
-	old := e.windows[in.ID]
+	old := e.win(e.windows[in.ID])
 	if old == nil && in.End <= ref {
 		return FilterWindowExpired
 	}
@@ -46,12 +46,15 @@ func (e *Engine) PutWindow(now int64, in *Window) Reason {
 		def = &cp
 	}
 	if old == nil {
-		w := &window{def: def, incarnation: e.cancelled[def.ID]}
+		r, w := e.wslab.alloc()
+		// The slot's generation goes on from its previous window's: that
+		// window's timers stay moot.
+		*w = window{def: def, incarnation: e.cancelled[def.ID], self: wref(r), gen: w.gen}
 		if c, ok := e.serving.get(def.ID); ok {
 			w.courier = c
 			e.serving.del(def.ID)
 		}
-		e.windows[def.ID] = w
+		e.windows[def.ID] = w.self
 		e.linkVIN(w)
 		e.scheduleWindow(w)
 		e.advance(now, e.stream) // a window that is already due opens now
@@ -110,7 +113,7 @@ func (e *Engine) scheduleWindow(w *window) {
 // DeleteWindow applies a tombstone: the window is cancelled. An open window
 // revokes its grant and stops tracking; its car's state is purged.
 func (e *Engine) DeleteWindow(now int64, id string) Reason {
-	w := e.windows[id]
+	w := e.win(e.windows[id])
 	if w == nil {
 		return FilterUnknownWindow
 	}
@@ -122,9 +125,9 @@ func (e *Engine) DeleteWindow(now int64, id string) Reason {
 	if w.phase == phaseOpen {
 		e.emit(now, w, EvTrackingStopped, ts, nil)
 	}
-	e.remove(w)
 	// A window created again under the same id gets other event ids.
 	e.cancelled[id] = w.incarnation + 1
+	e.remove(w)
 	return Applied
 }
 
@@ -133,7 +136,7 @@ func (e *Engine) DeleteWindow(now int64, id string) Reason {
 // a change of car, a live grant is revoked (cancelled) and tracking_stopped
 // is emitted, but the window is not cancelled.
 func (e *Engine) HandOffWindow(now int64, id string) Reason {
-	w := e.windows[id]
+	w := e.win(e.windows[id])
 	if w == nil {
 		return FilterUnknownWindow
 	}
@@ -180,7 +183,8 @@ func (e *Engine) closeWindow(now int64, w *window, ts int64) {
 
 // remove forgets w and purges its car's state unless another open window of
 // the same car still needs it. The courier serving w stays recorded, as for
-// any window a route names that is not here.
+// any window a route names that is not here. w's slot is free afterwards:
+// w must not be used any more.
 func (e *Engine) remove(w *window) {
 	if w.phase == phaseOpen {
 		e.open--
@@ -192,57 +196,64 @@ func (e *Engine) remove(w *window) {
 	}
 	e.setDisk(w, 0)
 	e.unlinkVIN(w)
+	self := w.self
+	*w = window{gen: w.gen} // nothing for the collector to follow; the generation stays
+	e.wslab.release(int32(self))
 }
 
 // linkVIN adds w to the windows of its car, last.
 func (e *Engine) linkVIN(w *window) {
-	c := e.byVIN[w.def.VIN]
+	c := e.carOf(e.byVIN[w.def.VIN])
 	if c == nil {
-		c = &car{first: w}
-		e.byVIN[w.def.VIN] = c
+		r, c := e.cslab.alloc()
+		*c = car{first: w.self, gen: c.gen + 1}
+		e.byVIN[w.def.VIN] = cref(r)
 		e.vins.add(w.def.VIN, e.byVIN)
 		return
 	}
-	last := c.first
-	for last.next != nil {
-		last = last.next
+	last := e.win(c.first)
+	for last.next != 0 {
+		last = e.win(last.next)
 	}
-	last.next = w
+	last.next = w.self
 }
 
 // unlinkVIN takes w from the windows of its car and purges the car's state
 // unless another open window of the car still needs it; a car left without
 // windows is forgotten.
 func (e *Engine) unlinkVIN(w *window) {
-	c := e.byVIN[w.def.VIN]
+	r := e.byVIN[w.def.VIN]
+	c := e.carOf(r)
 	if c == nil {
 		return
 	}
-	for p := &c.first; *p != nil; p = &(*p).next {
-		if *p == w {
+	for p := &c.first; *p != 0; p = &e.win(*p).next {
+		if *p == w.self {
 			*p = w.next
-			w.next = nil
+			w.next = 0
 			break
 		}
 	}
 	e.purgeCar(c)
-	if c.first == nil {
+	if c.first == 0 {
 		delete(e.byVIN, w.def.VIN)
 		e.vins.remove(e.byVIN)
+		*c = car{gen: c.gen} // its park-dwell timers stay moot
+		e.cslab.release(int32(r))
 	}
 }
 
 // purgeCarIfUnused deletes the state of vin when none of its windows is
 // open: outside a window nothing about the car is kept.
 func (e *Engine) purgeCarIfUnused(vin string) {
-	if c := e.byVIN[vin]; c != nil {
+	if c := e.carOf(e.byVIN[vin]); c != nil {
 		e.purgeCar(c)
 	}
 }
 
 // purgeCar is purgeCarIfUnused for car c.
 func (e *Engine) purgeCar(c *car) {
-	for w := c.first; w != nil; w = w.next {
+	for w := e.win(c.first); w != nil; w = e.win(w.next) {
 		if w.phase == phaseOpen {
 			return
 		}
@@ -314,7 +325,7 @@ func (e *Engine) PutRoute(now int64, r *Route) Reason {
 		e.revokeStale(now, old, ts)
 	}
 	for _, s := range cp.Stops {
-		if w := e.windows[s.WindowID]; w != nil && w.grant != nil && w.grant.courier != cp.CourierID {
+		if w := e.win(e.windows[s.WindowID]); w != nil && w.grant != nil && w.grant.courier != cp.CourierID {
 			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
 	}
@@ -356,7 +367,7 @@ func (r *Route) serves(windowID string) bool {
 // unserve takes a window from its courier: approach and arrival start
 // afresh with the next.
 func (e *Engine) unserve(windowID string) {
-	if w := e.windows[windowID]; w != nil {
+	if w := e.win(e.windows[windowID]); w != nil {
 		w.courier = ""
 		w.approachSent, w.arrived = false, false
 		return
@@ -366,7 +377,7 @@ func (e *Engine) unserve(windowID string) {
 
 // servedBy returns the courier serving window id, "" for none.
 func (e *Engine) servedBy(id string) string {
-	if w := e.windows[id]; w != nil {
+	if w := e.win(e.windows[id]); w != nil {
 		return w.courier
 	}
 	c, _ := e.serving.get(id)
@@ -376,7 +387,7 @@ func (e *Engine) servedBy(id string) string {
 // setServing records that courier serves window id ("" for no one). A
 // window here holds its courier; serving holds the others'.
 func (e *Engine) setServing(id, courier string) {
-	if w := e.windows[id]; w != nil {
+	if w := e.win(e.windows[id]); w != nil {
 		w.courier = courier
 		return
 	}
@@ -409,7 +420,7 @@ func (e *Engine) DeleteRoute(now int64, courierID string) Reason {
 // longer serves.
 func (e *Engine) revokeStale(now int64, r *Route, ts int64) {
 	for _, s := range r.Stops {
-		w := e.windows[s.WindowID]
+		w := e.win(e.windows[s.WindowID])
 		if w != nil && w.grant != nil && w.grant.courier == r.CourierID && w.courier != r.CourierID {
 			e.revoke(now, w, "cancelled", w.dispatchTime(ts))
 		}
