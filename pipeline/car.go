@@ -124,6 +124,10 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		moved = c.parked
 		c.parked = false
 		c.anchorTS, c.anchorLat, c.anchorLng, c.anchorCell = p.TS, p.Lat, p.Lng, 0
+		// A proximity disk is around the anchor it was made for.
+		for w := ws; w != nil; w = e.win(w.next) {
+			e.setDisk(w, 0)
+		}
 	}
 	if !c.parked {
 		if p.LocationType == LocationLastParked || p.TS-c.anchorTS >= e.cfg.ParkDwell.Milliseconds() {
@@ -149,7 +153,6 @@ func (e *Engine) CarPing(now int64, p *CarPing) Reason {
 		if moved && w.parkedSent {
 			// The courier's arrival was at the old spot.
 			w.parkedSent, w.inside, w.arrived = false, false, false
-			e.setDisk(w, 0)
 			d := geo.DistanceM(w.def.Lat, w.def.Lng, p.Lat, p.Lng)
 			e.emitPos(now, w, EvCarMoved, p.TS, p.Lat, p.Lng, fixCell(), d, nil)
 			e.revoke(now, w, "car_moved", p.TS)
@@ -181,7 +184,6 @@ func (e *Engine) carParked(now int64, w *window, c *carState, ts int64) {
 	w.inside = d <= w.def.RadiusM &&
 		geo.ValidLatLng(w.def.Lat, w.def.Lng) && geo.ValidLatLng(c.anchorLat, c.anchorLng)
 	e.emitPos(now, w, EvCarParked, ts, c.anchorLat, c.anchorLng, cell, d, insideFill(w.inside))
-	e.setDisk(w, geo.Cell(c.anchorLat, c.anchorLng, e.proxRes))
 	if id := w.courier; id != "" {
 		if f := e.couriers[id]; f != nil && e.fresh(f, ts) {
 			e.proximity(now, w, c, f, ts)

@@ -78,6 +78,11 @@ func (e *Engine) proximity(now int64, w *window, c *carState, f *courierFix, ts 
 	if !c.parked {
 		return
 	}
+	if w.disk == nil {
+		// Made when a courier is first compared with the parked car, not
+		// when it parks: most parked cars see no courier before they move.
+		e.setDisk(w, geo.Cell(c.anchorLat, c.anchorLng, e.proxRes))
+	}
 	d := math.Inf(1)
 	if w.disk != nil && w.disk.cells.Contains(e.courierProxCell(f)) {
 		d = geo.DistanceM(c.anchorLat, c.anchorLng, f.lat, f.lng)

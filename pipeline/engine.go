@@ -30,7 +30,8 @@ import (
 // open. Per-window state (phase, courier latches, the live grant) is a small
 // value struct beside the window's definition. Both are plain values, so
 // each change can later be written to a changelog. Proximity disks around
-// parked cars are shared by the windows whose cars park in the same cell.
+// parked cars are made when a courier is first compared with the car, and
+// shared by the windows whose cars park in the same cell.
 //
 // # Time
 //
@@ -96,7 +97,7 @@ const (
 type window struct {
 	def   *Window     // never modified: an update replaces it
 	grant *liveGrant  // live grant, nil when none
-	disk  *sharedDisk // proximity disk around the parked car, nil when none
+	disk  *sharedDisk // proximity disk around the parked car's anchor, made when a courier is first compared with it; nil when none
 	next  wref        // the car's next window
 	self  wref        // this window's slot
 

@@ -266,8 +266,9 @@ func TestEngineStateStaysBounded(t *testing.T) {
 }
 
 // TestEngineReleasesMemory checks the memory the engine shares or gives
-// back: cars parked in one cell share one proximity disk, which goes with
-// the last of their windows, and the event buffer does not keep the room a
+// back: a proximity disk is made only once a courier is compared with a
+// parked car, cars parked in one cell share it, it goes when the car moves
+// and with the last of its windows, and the event buffer does not keep the room a
 // burst of events (many windows opening at once) needed.
 func TestEngineReleasesMemory(t *testing.T) {
 	tests := []struct {
@@ -276,14 +277,14 @@ func TestEngineReleasesMemory(t *testing.T) {
 		check func(t *testing.T, e *Engine)
 	}{
 		{"parked cars share a disk", func(t *testing.T, e *Engine) {
-			for i, vin := range []string{"WAUZZZ4G0FN000701", "WAUZZZ4G0FN000702"} {
-				w := Window{ID: fmt.Sprintf("W-P%d", i), Kind: KindDelivery, VIN: vin,
-					Start: t0, End: t0 + 3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
-				e.PutWindow(t0, &w)
-				p := CarPing{VIN: []byte(vin), TS: t0 + 1000, Lat: 48.1372, Lng: 11.5756 + float64(i)*1e-5, LocationType: LocationLastParked}
-				if r := e.CarPing(p.TS, &p); r != Applied {
-					t.Fatalf("ping of %s: %v", vin, r)
-				}
+			parkTwo(t, e)
+			if len(e.disks) != 0 {
+				t.Fatalf("%d disks before any courier was compared with the parked cars", len(e.disks))
+			}
+			e.PutRoute(t0+1500, &Route{CourierID: "C-P", Stops: []Stop{{WindowID: "W-P0"}, {WindowID: "W-P1"}}})
+			cp := CourierPing{CourierID: "C-P", TS: t0 + 1500, Lat: 48.14, Lng: 11.58, HasAccuracy: true, AccuracyM: 5}
+			if r := e.CourierPing(cp.TS, &cp); r != Applied {
+				t.Fatalf("courier ping: %v", r)
 			}
 			if len(e.disks) != 1 || e.win(e.windows["W-P0"]).disk != e.win(e.windows["W-P1"]).disk {
 				t.Fatalf("%d disks for two cars parked in one cell", len(e.disks))
@@ -293,6 +294,25 @@ func TestEngineReleasesMemory(t *testing.T) {
 		}, func(t *testing.T, e *Engine) {
 			if len(e.disks) != 0 {
 				t.Errorf("%d disks left after the windows of the parked cars ended", len(e.disks))
+			}
+		}},
+		{"a disk goes when the car moves", func(t *testing.T, e *Engine) {
+			parkTwo(t, e)
+			e.PutRoute(t0+1500, &Route{CourierID: "C-P", Stops: []Stop{{WindowID: "W-P0"}}})
+			cp := CourierPing{CourierID: "C-P", TS: t0 + 1500, Lat: 48.14, Lng: 11.58, HasAccuracy: true, AccuracyM: 5}
+			e.CourierPing(cp.TS, &cp)
+			if len(e.disks) != 1 {
+				t.Fatalf("%d disks, want the one around the car of W-P0", len(e.disks))
+			}
+			// Two kilometres north: the anchor moves and its disk goes, so
+			// the courier is compared with the car where it now is.
+			p := CarPing{VIN: []byte("WAUZZZ4G0FN000701"), TS: t0 + 200_000, Lat: 48.1552, Lng: 11.5756, HasAccuracy: true, AccuracyM: 5}
+			if r := e.CarPing(p.TS, &p); r != Applied {
+				t.Fatalf("ping: %v", r)
+			}
+		}, func(t *testing.T, e *Engine) {
+			if w := e.win(e.windows["W-P0"]); w.disk != nil || len(e.disks) != 0 {
+				t.Errorf("%d disks after the car moved (W-P0 holds one: %v)", len(e.disks), w.disk != nil)
 			}
 		}},
 		{"burst of events", func(t *testing.T, e *Engine) {
@@ -346,6 +366,20 @@ func TestWindowRecreatedUnderSameID(t *testing.T) {
 	want := "tracking_started@2h window_missed@5h tracking_stopped@5h"
 	if s := strings.Join(got, " "); s != want {
 		t.Errorf("events %s, want %s", s, want)
+	}
+}
+
+// parkTwo parks the cars of windows W-P0 and W-P1 in one cell at t0+1s.
+func parkTwo(t *testing.T, e *Engine) {
+	t.Helper()
+	for i, vin := range []string{"WAUZZZ4G0FN000701", "WAUZZZ4G0FN000702"} {
+		w := Window{ID: fmt.Sprintf("W-P%d", i), Kind: KindDelivery, VIN: vin,
+			Start: t0, End: t0 + 3600_000, Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+		e.PutWindow(t0, &w)
+		p := CarPing{VIN: []byte(vin), TS: t0 + 1000, Lat: 48.1372, Lng: 11.5756 + float64(i)*1e-5, LocationType: LocationLastParked}
+		if r := e.CarPing(p.TS, &p); r != Applied {
+			t.Fatalf("ping of %s: %v", vin, r)
+		}
 	}
 }
 

@@ -113,6 +113,59 @@ func BenchmarkCarPingPath(b *testing.B) {
 	}
 }
 
+// BenchmarkCarPingMovePark measures the live scenario's per-ping work in
+// the engine: 100 K cars with an open window, each alternating between two
+// spots 35 m apart, a ping where it now is, then one saying it is parked
+// there, so every ping emits one event (car_moved or car_parked) with its
+// H3 cell. Decoding is left out (BenchmarkCarPingPath has it).
+func BenchmarkCarPingMovePark(b *testing.B) {
+	const cars = 100_000
+	e := benchEngine(b, 0)
+	for i := range cars {
+		w := Window{ID: "W-" + strconv.Itoa(i), OrderID: "O-" + strconv.Itoa(i), Kind: KindDelivery,
+			VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i), Start: t0, End: t0 + 365*24*3600_000,
+			Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+		if r := e.PutWindow(t0-60_000, &w); r != Applied {
+			b.Fatalf("PutWindow: %v", r)
+		}
+	}
+	e.Tick(t0)
+	vins := make([][]byte, cars)
+	for i := range vins {
+		vins[i] = fmt.Appendf(nil, "WAUZZZ4G0FN%06d", i)
+	}
+	p := CarPing{HasAccuracy: true, AccuracyM: 5, Trunk: TrunkClosed, Locked: True}
+	var g int
+	ping := func() int {
+		i, k := g%cars, g/cars
+		g++
+		p.VIN, p.TS = vins[i], t0+int64(g)
+		p.Lat, p.Lng = 48.0+float64(i%1000)*3e-4, 11.4+float64(i/1000)*4e-4
+		if (k+1)/2%2 == 1 {
+			p.Lat += 35 / 111_195.0
+		}
+		p.LocationType = LocationCurrent
+		if k%2 == 0 {
+			p.LocationType = LocationLastParked
+		}
+		if r := e.CarPing(p.TS, &p); r != Applied {
+			b.Fatalf("ping %d: %v", g, r)
+		}
+		n := len(e.Events())
+		e.ResetEvents()
+		return n
+	}
+	for range 2 * cars { // located and parked, then moved: the steady state
+		ping()
+	}
+	events := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		events += ping()
+	}
+	b.ReportMetric(float64(events)/float64(b.N), "events/op")
+}
+
 // BenchmarkCheckFix measures the GPS filter chain against a last fix: a
 // car moving at city speed (settled without trigonometry) and a fix whose
 // implied speed is close to the limit (the exact distance decides).
