@@ -65,6 +65,16 @@ type HarnessConfig struct {
 	MemWindows, MemCouriers int
 	MemLimit                int64
 
+	// LiveBrokerDir, if set, is where the live scenario's brokers keep
+	// their logs, in files (kfake's data directory: one of its own under
+	// LiveBrokerDir, removed when the broker closes); empty keeps the log
+	// in the broker's memory, as the other scenarios do. FullConfig and
+	// QuickConfig take DefaultBrokerDir. In files the broker serves a
+	// steady stream of small batches with far shorter stalls; reading a
+	// preloaded topic back in large fetches it is slower than in memory,
+	// a system call per batch (NOTES.md).
+	LiveBrokerDir string
+
 	// Overrides change settings of the processor (and the consumer
 	// settings the baselines share with it) for experiments; the zero
 	// value keeps the defaults, which the reported figures use.
@@ -96,7 +106,8 @@ func FullConfig() HarnessConfig {
 		WorstCars: 100_000, WorstPings: 5_000_000,
 		LiveCars: 300_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 20 * time.Second,
 		MemWindows: 1_000_000, MemCouriers: 50_000, MemLimit: 900 << 20,
-		QuietWait: 30 * time.Second, QuietBudget: 3 * time.Minute,
+		LiveBrokerDir: DefaultBrokerDir(),
+		QuietWait:     30 * time.Second, QuietBudget: 3 * time.Minute,
 	}
 }
 
@@ -109,7 +120,8 @@ func QuickConfig() HarnessConfig {
 		WorstCars: 20_000, WorstPings: 500_000,
 		LiveCars: 180_000, LiveRates: []float64{50_000, 100_000, 200_000, 300_000}, LiveDuration: 2 * time.Second,
 		MemWindows: 100_000, MemCouriers: 5_000, MemLimit: 900 << 20,
-		QuietWait: 2 * time.Second, QuietBudget: 6 * time.Second,
+		LiveBrokerDir: DefaultBrokerDir(),
+		QuietWait:     2 * time.Second, QuietBudget: 6 * time.Second,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -25,37 +26,73 @@ type harnessBroker struct {
 	topics  pipeline.Topics
 	adm     *kadm.Client
 	admCl   *kgo.Client
+	dir     string // the broker's data directory, removed on Close; "" in memory
 }
 
-// memSegmentBytes is the broker's log.segment.bytes. The embedded broker
-// keeps each partition's active segment in memory as one growing slice and
-// writes to it from the goroutine that serves every request: at its default
-// of 100 MiB, each doubling of that slice copies tens of MiB into fresh
-// memory and holds up every client meanwhile. With 1 MiB segments the live
-// relay baseline's p99 at 100 K pings/s fell from 30 to 10 ms and the city
-// mix went from 1.40 to 1.64-1.70 M pings/s (NOTES.md).
+// memSegmentBytes is the broker's log.segment.bytes when it keeps its log
+// in memory. The embedded broker then keeps each partition's active segment
+// as one growing slice and writes to it from the goroutine that serves every
+// request: at its default of 100 MiB, each doubling of that slice copies
+// tens of MiB into fresh memory and holds up every client meanwhile. With
+// 1 MiB segments the live relay baseline's p99 at 100 K pings/s fell from 30
+// to 10 ms and the city mix went from 1.40 to 1.64-1.70 M pings/s
+// (NOTES.md).
 const memSegmentBytes = 1 << 20
+
+// fileSegmentBytes is the broker's log.segment.bytes when it keeps its log
+// in files: appends cost nothing more as a segment grows, and a live run's
+// 12 GB of records stay within a thousand open files.
+const fileSegmentBytes = 16 << 20
+
+// DefaultBrokerDir returns where the live scenario's brokers keep their
+// logs: /dev/shm, a file system in memory, when this machine has one that
+// can be written, else "" (the broker's own memory). A steady stream of
+// small batches costs the broker far less in files than in its in-memory
+// log, whose segments grow by doubling on the goroutine that serves every
+// client (NOTES.md).
+func DefaultBrokerDir() string {
+	const shm = "/dev/shm"
+	d, err := os.MkdirTemp(shm, "trunkline-bench-probe-")
+	if err != nil {
+		return ""
+	}
+	os.Remove(d)
+	return shm
+}
 
 // startHarnessBroker starts a broker on 127.0.0.1 and creates the topics:
 // car pings, events and state with partitions partitions, the broadcast
 // topics and the DLQ with one (as `trunkline broker` does), and the live
-// scenario's relay topic.
-func startHarnessBroker(ctx context.Context, partitions int) (*harnessBroker, error) {
-	cluster, err := kfake.NewCluster(
+// scenario's relay topic. With dir set, the broker keeps its log in files
+// in a directory of its own under dir, removed on Close; else in memory.
+func startHarnessBroker(ctx context.Context, partitions int, dir string) (*harnessBroker, error) {
+	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, "127.0.0.1:0")
 		}),
 		kfake.DefaultNumPartitions(partitions),
-		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(memSegmentBytes)}),
-	)
+	}
+	segment, data := memSegmentBytes, ""
+	if dir != "" {
+		var err error
+		if data, err = os.MkdirTemp(dir, "trunkline-bench-broker-"); err != nil {
+			return nil, fmt.Errorf("cannot make the broker's data directory: %w", err)
+		}
+		segment = fileSegmentBytes
+		opts = append(opts, kfake.DataDir(data))
+	}
+	opts = append(opts, kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(segment)}))
+	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
+		removeDir(data)
 		return nil, fmt.Errorf("cannot start the broker: %w", err)
 	}
-	b := &harnessBroker{cluster: cluster, addr: cluster.ListenAddrs()[0], topics: pipeline.DefaultTopics()}
+	b := &harnessBroker{cluster: cluster, addr: cluster.ListenAddrs()[0], topics: pipeline.DefaultTopics(), dir: data}
 	b.admCl, err = kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ClientID("trunkline-bench-admin"))
 	if err != nil {
 		cluster.Close()
+		removeDir(data)
 		return nil, fmt.Errorf("cannot create the admin client: %w", err)
 	}
 	b.adm = kadm.NewClient(b.admCl)
@@ -82,6 +119,13 @@ func startHarnessBroker(ctx context.Context, partitions int) (*harnessBroker, er
 func (b *harnessBroker) Close() {
 	b.admCl.Close()
 	b.cluster.Close()
+	removeDir(b.dir)
+}
+
+func removeDir(dir string) {
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
 }
 
 // endOffsets returns the sum over topic's partitions of the high watermark:

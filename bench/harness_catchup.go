@@ -111,7 +111,7 @@ func (h *harness) catchupWorst(ctx context.Context) ([]ScenarioReport, error) {
 // over the same topic, each in a consumer group of its own.
 func (h *harness) catchup(ctx context.Context, name, desc string, preload func(context.Context, *loader, *harnessBroker) (int64, error)) ([]ScenarioReport, error) {
 	c := &h.cfg
-	b, err := startHarnessBroker(ctx, c.Partitions)
+	b, err := startHarnessBroker(ctx, c.Partitions, "")
 	if err != nil {
 		return nil, err
 	}

@@ -140,7 +140,7 @@ type livePoint struct {
 // processor, a warm-up, then each rate in turn.
 func (h *harness) liveOnce(ctx context.Context, run int) (points []livePoint, lv *liveRun, err error) {
 	c := &h.cfg
-	b, err := startHarnessBroker(ctx, c.Partitions)
+	b, err := startHarnessBroker(ctx, c.Partitions, c.LiveBrokerDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -243,7 +243,7 @@ func (h *harness) liveOnce(ctx context.Context, run int) (points []livePoint, lv
 // other's records), with a load producer and a reader of their own.
 func (lv *liveRun) relayPhases(ctx context.Context, run int) ([]livePoint, error) {
 	c := &lv.h.cfg
-	b, err := startHarnessBroker(ctx, c.Partitions)
+	b, err := startHarnessBroker(ctx, c.Partitions, c.LiveBrokerDir)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func (h *harness) memory(ctx context.Context) ([]ScenarioReport, error) {
 	}
 	overrides := c.Overrides
 	overrides.MemoryLimit = c.memLimit()
-	b, err := startHarnessBroker(ctx, c.Partitions)
+	b, err := startHarnessBroker(ctx, c.Partitions, "")
 	if err != nil {
 		return nil, err
 	}

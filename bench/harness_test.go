@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/trunkline/trunkline/geo"
 	"github.com/trunkline/trunkline/pipeline"
 )
@@ -146,4 +148,101 @@ func TestGCTotals(t *testing.T) {
 	if c.GCs < n1 || c.Consumed != 1 || c.EventsEmitted != 2 || c.EventsAcked != 3 || c.CPU <= 0 {
 		t.Errorf("counts = %+v, want the given counters, CPU time and at least %d collections", c, n1)
 	}
+}
+
+// TestHarnessBrokerLog checks both places a harness broker can keep its
+// log: records produced across several segments are read back in order,
+// and a broker with a data directory writes its log there and removes the
+// directory when it closes.
+func TestHarnessBrokerLog(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		files bool
+	}{{"memory", false}, {"files", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			base := ""
+			if tt.files {
+				base = t.TempDir()
+			}
+			b, err := startHarnessBroker(ctx, 1, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := false
+			defer func() {
+				if !closed {
+					b.Close()
+				}
+			}()
+			l, err := newLoader(ctx, b.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.close()
+			// 20 MiB in 64 KiB records: beyond one segment in memory (1 MiB)
+			// and in files (16 MiB).
+			const n = 320
+			value := make([]byte, 64<<10)
+			recs := make([]Record, n)
+			for i := range recs {
+				recs[i] = Record{Topic: b.topics.CarPings, Key: []byte("k"), Value: append([]byte(fmt.Sprintf("%06d", i)), value...)}
+			}
+			if err := l.produce(recs); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := readBack(ctx, t, b.addr, b.topics.CarPings, n)
+			for i, v := range got {
+				if want := fmt.Sprintf("%06d", i); string(v[:6]) != want {
+					t.Fatalf("record %d starts %q, want %q", i, v[:6], want)
+				}
+			}
+			if !tt.files {
+				if b.dir != "" {
+					t.Fatalf("broker in memory has a data directory %s", b.dir)
+				}
+				return
+			}
+			var size int64
+			filepath.Walk(b.dir, func(_ string, fi os.FileInfo, err error) error {
+				if err == nil && !fi.IsDir() {
+					size += fi.Size()
+				}
+				return nil
+			})
+			if size < n*int64(len(value)) {
+				t.Fatalf("%d bytes of files under %s, want the %d bytes produced at least", size, b.dir, n*len(value))
+			}
+			b.Close()
+			closed = true
+			if _, err := os.Stat(b.dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("data directory %s not removed on Close: %v", b.dir, err)
+			}
+		})
+	}
+}
+
+// readBack reads the first n records of topic's partitions from the start
+// and returns their values in offset order (one partition).
+func readBack(ctx context.Context, t *testing.T, addr, topic string, n int) [][]byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got [][]byte
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("%d of %d records read back: %v", len(got), n, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Value) })
+	}
+	return got
 }

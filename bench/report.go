@@ -154,23 +154,24 @@ type Report struct {
 
 // ReportConfig is the part of HarnessConfig a report records.
 type ReportConfig struct {
-	Seed         int64     `json:"seed"`
-	Runs         int       `json:"runs"`
-	Partitions   int       `json:"partitions"`
-	ChildProcess bool      `json:"child_process"`
-	Settings     string    `json:"settings"`
-	Profiled     bool      `json:"profiled"`
-	CityCars     int       `json:"city_cars"`
-	CityCouriers int       `json:"city_couriers"`
-	CityWindows  int       `json:"city_windows"`
-	CityPings    int       `json:"city_pings"`
-	WorstCars    int       `json:"worst_cars"`
-	WorstPings   int       `json:"worst_pings"`
-	LiveCars     int       `json:"live_cars"`
-	LiveRates    []float64 `json:"live_rates"`
-	LiveDuration string    `json:"live_duration"`
-	MemWindows   int       `json:"mem_windows"`
-	MemCouriers  int       `json:"mem_couriers"`
+	Seed          int64     `json:"seed"`
+	Runs          int       `json:"runs"`
+	Partitions    int       `json:"partitions"`
+	ChildProcess  bool      `json:"child_process"`
+	Settings      string    `json:"settings"`
+	Profiled      bool      `json:"profiled"`
+	LiveBrokerDir string    `json:"live_broker_dir,omitempty"` // where the live scenario's brokers kept their logs in files; "" in memory
+	CityCars      int       `json:"city_cars"`
+	CityCouriers  int       `json:"city_couriers"`
+	CityWindows   int       `json:"city_windows"`
+	CityPings     int       `json:"city_pings"`
+	WorstCars     int       `json:"worst_cars"`
+	WorstPings    int       `json:"worst_pings"`
+	LiveCars      int       `json:"live_cars"`
+	LiveRates     []float64 `json:"live_rates"`
+	LiveDuration  string    `json:"live_duration"`
+	MemWindows    int       `json:"mem_windows"`
+	MemCouriers   int       `json:"mem_couriers"`
 }
 
 func newReport(c HarnessConfig) *Report {
@@ -179,7 +180,7 @@ func newReport(c HarnessConfig) *Report {
 		Date:    time.Now().UTC().Truncate(time.Second),
 		Machine: readMachine(),
 		Config: ReportConfig{
-			Seed: c.Seed, Runs: c.Runs, Partitions: c.Partitions, ChildProcess: c.Spawn != nil, Settings: c.Overrides.String(), Profiled: c.CPUProfileDir != "",
+			Seed: c.Seed, Runs: c.Runs, Partitions: c.Partitions, ChildProcess: c.Spawn != nil, Settings: c.Overrides.String(), Profiled: c.CPUProfileDir != "", LiveBrokerDir: c.LiveBrokerDir,
 			CityCars: c.CityCars, CityCouriers: c.CityCouriers, CityWindows: c.CityWindows, CityPings: c.CityPings,
 			WorstCars: c.WorstCars, WorstPings: c.WorstPings,
 			LiveCars: c.LiveCars, LiveRates: c.LiveRates, LiveDuration: c.LiveDuration.String(),

@@ -26,7 +26,12 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 
 	p("## How it is measured\n\n")
 	p("- One embedded Kafka-protocol broker (franz-go's kfake) on 127.0.0.1 per scenario, in the harness's process; every client talks the Kafka protocol to it over loopback TCP. ")
-	p("The car-pings and events topics have %d partitions.\n", r.Config.Partitions)
+	p("The car-pings and events topics have %d partitions. ", r.Config.Partitions)
+	if d := r.Config.LiveBrokerDir; d != "" {
+		p("The live scenario's brokers keep their logs in files under %s (kfake's data directory), the other scenarios' brokers in their own memory (NOTES.md says why).\n", d)
+	} else {
+		p("The brokers keep their logs in their own memory.\n")
+	}
 	if r.Config.ChildProcess {
 		p("- The processor (`pipeline.Processor` with the Kafka sink of package `sink`, wired as `trunkline run` wires them; settings: %s, except where a scenario says otherwise) and each baseline run in a child process of their own: ", r.Config.Settings)
 		p("their heap, GC and RSS are their own, as next to a real broker, while the broker and the load generator share the same %d cores with them.\n", m.Cores)

@@ -86,6 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 		fetchMin  = fs.Int("fetch-min-bytes", 0, "experiment: fetch_min_bytes `N` of the processor and the relay (default: the processor's configuration, 1)")
 		summary   = fs.Bool("summary", false, "end by printing one JSON object per scenario on stdout (always with --quick)")
 		rates     = fs.String("live-rates", "", "comma-separated offered `RATES` of the live scenario, car pings per second (default 50000,100000,200000,300000)")
+		brokerDir = fs.String("live-broker-dir", "", "`DIR` under which the live scenario's brokers keep their logs in files, or memory to keep them in the brokers' own memory as the other scenarios do (default /dev/shm when it can be written, else memory)")
 		liveFor   = fs.Duration("live-duration", 0, "how long each live rate is offered `D` (default 20s, 2s with --quick)")
 	)
 	fs.Usage = func() {
@@ -128,6 +129,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, spawn ben
 	}
 	if *liveFor > 0 {
 		cfg.LiveDuration = *liveFor
+	}
+	switch *brokerDir {
+	case "":
+	case "memory":
+		cfg.LiveBrokerDir = ""
+	default:
+		cfg.LiveBrokerDir = *brokerDir
 	}
 	if *linger >= 0 {
 		cfg.Overrides.ProduceLinger = linger
