@@ -16,14 +16,7 @@ import (
 // cars.
 func fleetPings(tb testing.TB, e *Engine, cars, windowed, n int, windowedShare float64) ([][]byte, int64) {
 	tb.Helper()
-	for i := range windowed {
-		w := Window{ID: "W-" + strconv.Itoa(i), OrderID: "O-" + strconv.Itoa(i), Kind: KindDelivery,
-			VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i), Start: t0, End: t0 + 365*24*3600_000,
-			Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
-		if r := e.PutWindow(t0-60_000, &w); r != Applied {
-			tb.Fatalf("PutWindow: %v", r)
-		}
-	}
+	putFleetWindows(tb, e, windowed)
 	rng := rand.New(rand.NewPCG(1, 2))
 	seen := make([]int, cars)
 	recs := make([][]byte, n)
@@ -45,6 +38,20 @@ func fleetPings(tb testing.TB, e *Engine, cars, windowed, n int, windowedShare f
 			i, ts, lat, lng)
 	}
 	return recs, span
+}
+
+// putFleetWindows gives cars 0..n-1 of the fleet (VINs WAUZZZ4G0FN000000
+// on) a window open for a year from t0.
+func putFleetWindows(tb testing.TB, e *Engine, n int) {
+	tb.Helper()
+	for i := range n {
+		w := Window{ID: "W-" + strconv.Itoa(i), OrderID: "O-" + strconv.Itoa(i), Kind: KindDelivery,
+			VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i), Start: t0, End: t0 + 365*24*3600_000,
+			Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
+		if r := e.PutWindow(t0-60_000, &w); r != Applied {
+			tb.Fatalf("PutWindow: %v", r)
+		}
+	}
 }
 
 // shiftPings moves the ts of every record d ms on, in place: the next
@@ -121,14 +128,7 @@ func BenchmarkCarPingPath(b *testing.B) {
 func BenchmarkCarPingMovePark(b *testing.B) {
 	const cars = 100_000
 	e := benchEngine(b, 0)
-	for i := range cars {
-		w := Window{ID: "W-" + strconv.Itoa(i), OrderID: "O-" + strconv.Itoa(i), Kind: KindDelivery,
-			VIN: fmt.Sprintf("WAUZZZ4G0FN%06d", i), Start: t0, End: t0 + 365*24*3600_000,
-			Lat: 48.1372, Lng: 11.5756, RadiusM: 300}
-		if r := e.PutWindow(t0-60_000, &w); r != Applied {
-			b.Fatalf("PutWindow: %v", r)
-		}
-	}
+	putFleetWindows(b, e, cars)
 	e.Tick(t0)
 	vins := make([][]byte, cars)
 	for i := range vins {
